@@ -1,0 +1,38 @@
+# Two set-up commands for a fresh machine: `make demo` and `make test` (see README.md).
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO   := demo-out
+PYTEST_ARGS ?= -n 2
+
+.PHONY: install demo test test-all clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch==2.13.0 first: it is the local CPU build; the `export` extra's range then installs nothing more.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[export,dev]'
+	touch $@
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not slow"
+
+test-all: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install
+	@mkdir -p $(DEMO)
+	$(VENV)/bin/analyzer zoo
+	$(PY) samples/make_samples.py --out $(DEMO)/models
+	$(VENV)/bin/analyzer inspect $(DEMO)/models/lenet5.onnx
+	$(VENV)/bin/analyzer inspect $(DEMO)/models/inception_naive.onnx --format json -o $(DEMO)/inception_naive.report.json
+	@echo "JSON report written to $(DEMO)/inception_naive.report.json"
+
+clean:
+	rm -rf $(VENV) $(DEMO) .cache .pytest_cache
