@@ -15,6 +15,13 @@ from typing import Any
 from analyzer.errors import AnalyzerError
 
 PROVIDER_CHOICES = ("auto", "cuda", "cpu")
+# --optimization choices -> onnxruntime.GraphOptimizationLevel member names
+OPTIMIZATION_LEVELS = {
+    "disabled": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -78,11 +85,16 @@ def create_session(
     enable_profiling: bool = False,
     profile_prefix: str | None = None,
     verbose: bool = False,
+    graph_optimization: str | None = None,
+    optimized_model_path: str | os.PathLike | None = None,
 ) -> SessionInfo:
     """Create an inference session with explicit providers and report what it really uses.
 
     ``provider="cuda"`` raises :class:`AnalyzerError` when the session falls back to CPU;
     ``"auto"`` takes CUDA when onnxruntime lists it and records a fall-back instead of failing.
+    ``graph_optimization`` is one of :data:`OPTIMIZATION_LEVELS` (None: onnxruntime's default, "all");
+    ``optimized_model_path`` makes onnxruntime write the graph it really runs there, weights in a
+    sidecar ``<name>.weights`` so that large models stay under protobuf's 2 GiB limit.
     """
     if provider not in PROVIDER_CHOICES:
         raise AnalyzerError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
@@ -101,6 +113,17 @@ def create_session(
             raise AnalyzerError(f"--threads must be positive, got {threads}")
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+    if graph_optimization is not None:
+        if graph_optimization not in OPTIMIZATION_LEVELS:
+            raise AnalyzerError(
+                f"unknown optimization level {graph_optimization!r}; choose one of {', '.join(OPTIMIZATION_LEVELS)}"
+            )
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION_LEVELS[graph_optimization])
+    if optimized_model_path is not None:
+        so.optimized_model_filepath = str(optimized_model_path)
+        so.add_session_config_entry(
+            "session.optimized_model_external_initializers_file_name", Path(optimized_model_path).name + ".weights"
+        )
     if enable_profiling:
         so.enable_profiling = True
         if profile_prefix:

@@ -1,0 +1,405 @@
+"""Latency of one model under onnxruntime: warm-up, a timed loop, statistics and the machine it ran on.
+
+Timing: each iteration is ``time.perf_counter()`` around one ``session.run`` (or
+``run_with_iobinding``). On CUDA, inputs live on the device (IO binding), outputs are bound to the
+device and ``synchronize_outputs()`` ends each timed iteration, so the time is the device's, not the
+launch's. Run length: ``iters`` iterations exactly, or as many as fit in ``time_budget`` seconds
+(at most ``max_iters``); warm-up is ``warmup`` iterations, cut short after ``time_budget`` seconds
+too, so a run takes at most about twice the budget plus session creation.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analyzer import runtime
+from analyzer.errors import AnalyzerError
+from analyzer.stats import LatencyStats, summarize
+
+DEFAULT_TIME_S = 3.0
+DEFAULT_MAX_ITERS = 10_000
+DEFAULT_WARMUP = {"cpu": 10, "cuda": 25}  # CUDA: cover cuDNN's algorithm search for the bound shapes
+CUDNN_SEARCH_CHOICES = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+
+
+@dataclass
+class BenchOptions:
+    provider: str = "auto"
+    batch: int | None = None
+    dims: dict[str, int] = field(default_factory=dict)
+    inputs_file: str | None = None
+    warmup: int | None = None  # None: DEFAULT_WARMUP for the provider in use
+    iters: int | None = None
+    time_budget: float | None = None  # None with iters None: DEFAULT_TIME_S
+    max_iters: int = DEFAULT_MAX_ITERS
+    threads: int | None = None
+    io_binding: bool = False  # always on for CUDA
+    cudnn_conv_algo_search: str = "EXHAUSTIVE"
+    seed: int = 0
+    verbose: bool = False
+
+    def validate(self) -> None:
+        """One-line errors for counts a user typed wrong."""
+        for name, value in (("--batch", self.batch), ("--iters", self.iters), ("--threads", self.threads)):
+            if value is not None and value < 1:
+                raise AnalyzerError(f"{name} must be positive, got {value}")
+        if self.warmup is not None and self.warmup < 0:
+            raise AnalyzerError(f"--warmup must be zero or more, got {self.warmup}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise AnalyzerError(f"--time must be positive, got {self.time_budget}")
+        if self.iters is not None and self.time_budget is not None:
+            raise AnalyzerError("give --iters or --time, not both")
+        if self.max_iters < 1:
+            raise AnalyzerError(f"--max-iters must be positive, got {self.max_iters}")
+        for name, value in self.dims.items():
+            if value < 1:
+                raise AnalyzerError(f"--dim {name}={value}: a dimension must be positive")
+        if self.cudnn_conv_algo_search not in CUDNN_SEARCH_CHOICES:
+            raise AnalyzerError(
+                f"unknown cudnn_conv_algo_search {self.cudnn_conv_algo_search!r}; "
+                f"choose one of {', '.join(CUDNN_SEARCH_CHOICES)}"
+            )
+
+    @property
+    def effective_time_budget(self) -> float | None:
+        return None if self.iters is not None else (self.time_budget or DEFAULT_TIME_S)
+
+
+@dataclass
+class Runner:
+    """A loaded model with its inputs bound, ready to time one iteration at a time."""
+
+    model_label: str
+    info: runtime.SessionInfo
+    feeds: dict[str, np.ndarray]
+    assumed_dims: dict[str, int]
+    io_binding: bool
+    run_once: Callable[[], float]  # one timed iteration, seconds
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.info.provider == runtime.CUDA
+
+    @property
+    def items_per_run(self) -> int:
+        """Leading dim of the first input: the batch a throughput figure counts."""
+        first = next(iter(self.feeds.values()), None)
+        return int(first.shape[0]) if first is not None and first.ndim > 0 else 1
+
+    def outputs(self) -> list[np.ndarray]:
+        """One untimed run through plain ``session.run``, outputs on the host."""
+        return [np.asarray(o) for o in self.info.session.run(None, self.feeds)]
+
+
+def _timed_plain(session: Any, feeds: dict[str, np.ndarray]) -> Callable[[], float]:
+    def run_once() -> float:
+        start = time.perf_counter()
+        session.run(None, feeds)
+        return time.perf_counter() - start
+
+    return run_once
+
+
+def _timed_io_binding(session: Any, feeds: dict[str, np.ndarray], device: str) -> Callable[[], float]:
+    """Inputs copied once to ``device``; outputs bound there; each iteration ends synchronised."""
+    import onnxruntime as ort
+
+    binding = session.io_binding()
+    device_inputs = []  # keep the OrtValues alive as long as the binding
+    for name, array in feeds.items():
+        value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), device, 0)
+        device_inputs.append(value)
+        binding.bind_ortvalue_input(name, value)
+    for output in session.get_outputs():
+        binding.bind_output(output.name, device)
+    binding.synchronize_inputs()
+
+    def run_once() -> float:
+        start = time.perf_counter()
+        session.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+        return time.perf_counter() - start
+
+    run_once.device_inputs = device_inputs  # type: ignore[attr-defined]
+    return run_once
+
+
+def prepare(
+    model: str | os.PathLike | bytes, options: BenchOptions, *, feeds: dict[str, np.ndarray] | None = None
+) -> Runner:
+    """Create the session (explicit providers), build or load inputs (or take ``feeds``) and bind them."""
+    options.validate()
+    info = runtime.create_session(
+        model,
+        provider=options.provider,
+        threads=options.threads,
+        cuda_options={"cudnn_conv_algo_search": options.cudnn_conv_algo_search},
+        verbose=options.verbose,
+    )
+    if feeds is not None:
+        assumed = {}
+    elif options.inputs_file:
+        feeds, assumed = runtime.load_inputs(options.inputs_file, info.session), {}
+    else:
+        feeds, assumed = runtime.make_inputs(info.session, dims=options.dims, batch=options.batch, seed=options.seed)
+    on_cuda = info.provider == runtime.CUDA
+    use_binding = options.io_binding or on_cuda
+    if use_binding:
+        run_once = _timed_io_binding(info.session, feeds, "cuda" if on_cuda else "cpu")
+    else:
+        run_once = _timed_plain(info.session, feeds)
+    label = "model" if isinstance(model, bytes) else Path(model).name
+    try:
+        run_once()  # first run: shape errors surface here as one line, before any timing
+    except Exception as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AnalyzerError(f"onnxruntime cannot run {label} on these inputs: {first_line}") from e
+    return Runner(label, info, feeds, assumed, use_binding, run_once)
+
+
+def warm_up(runner: Runner, count: int, time_budget: float | None) -> list[float]:
+    """Run up to ``count`` iterations not counted in the statistics, stopping after ``time_budget``
+    seconds; returns their durations."""
+    start = time.perf_counter()
+    durations: list[float] = []
+    while len(durations) < count:
+        durations.append(runner.run_once())
+        if time_budget is not None and time.perf_counter() - start >= time_budget:
+            break
+    return durations
+
+
+def measure(runner: Runner, *, iters: int | None, time_budget: float | None, max_iters: int) -> list[float]:
+    """Per-iteration seconds: ``iters`` of them, or as many as fit in ``time_budget`` (at least one)."""
+    samples: list[float] = []
+    limit = iters if iters is not None else max_iters
+    deadline = None if time_budget is None else time.perf_counter() + time_budget
+    while len(samples) < limit:
+        samples.append(runner.run_once())
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+    return samples
+
+
+def _cpu_model() -> tuple[str, int | None]:
+    """CPU model name and physical core count from /proc/cpuinfo (Linux); platform fallbacks elsewhere."""
+    name, cores = platform.processor() or platform.machine(), set()
+    try:
+        physical = core = None
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key == "model name":
+                name = value
+            elif key == "physical id":
+                physical = value
+            elif key == "core id":
+                core = value
+            elif not key and core is not None:
+                cores.add((physical, core))
+                physical = core = None
+        if core is not None:
+            cores.add((physical, core))
+    except OSError:
+        pass
+    return name, (len(cores) or None)
+
+
+def _gpu_name() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+
+
+def machine_info(on_cuda: bool = False) -> dict[str, Any]:
+    import onnxruntime as ort
+
+    cpu, physical = _cpu_model()
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "physical_cores": physical,
+        "onnxruntime": ort.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+    }
+    if on_cuda:
+        info["gpu"] = _gpu_name()
+    return info
+
+
+def thread_settings(runner: Runner, requested: int | None) -> dict[str, Any]:
+    options = runner.info.session.get_session_options()
+    return {
+        "intra_op": requested if requested is not None else "onnxruntime default (one per physical core)",
+        "inter_op": options.inter_op_num_threads or "onnxruntime default",
+        "execution_mode": str(options.execution_mode).rsplit(".", 1)[-1],
+    }
+
+
+@dataclass
+class BenchResult:
+    model: str
+    provider: str
+    providers: list[str]
+    requested_provider: str
+    fell_back: bool
+    io_binding: bool
+    batch: int
+    input_shapes: dict[str, list[int]]
+    assumed_dims: dict[str, int]
+    warmup_iterations: int
+    session_creation_s: float
+    stats: LatencyStats
+    threads: dict[str, Any]
+    machine: dict[str, Any]
+    samples: list[float] = field(repr=False, default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        notes = []
+        if self.fell_back:
+            notes.append(f"CUDA execution provider was listed but the session fell back to {self.provider}")
+        if self.assumed_dims:
+            dims = ", ".join(f"{k}={v}" for k, v in self.assumed_dims.items())
+            notes.append(f"symbolic dims not given, assumed {dims} (bind them with --dim/--batch)")
+        if self.stats.median_ci_coverage < self.stats.confidence:
+            notes.append(
+                f"only {self.stats.iterations} iterations: the median CI covers "
+                f"{self.stats.median_ci_coverage:.0%}, not {self.stats.confidence:.0%}"
+            )
+        return notes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "analyzer.bench/1",
+            "model": self.model,
+            "provider": self.provider,
+            "providers": self.providers,
+            "requested_provider": self.requested_provider,
+            "fell_back": self.fell_back,
+            "io_binding": self.io_binding,
+            "batch": self.batch,
+            "input_shapes": self.input_shapes,
+            "assumed_dims": self.assumed_dims,
+            "warmup_iterations": self.warmup_iterations,
+            "session_creation_s": self.session_creation_s,
+            "stats": self.stats.to_dict(),
+            "threads": self.threads,
+            "machine": self.machine,
+            "notes": self.notes,
+        }
+
+
+def result_from_samples(runner: Runner, options: BenchOptions, samples: list[float], warmup_done: int) -> BenchResult:
+    return BenchResult(
+        model=runner.model_label,
+        provider=runner.info.provider,
+        providers=list(runner.info.providers),
+        requested_provider=runner.info.requested,
+        fell_back=runner.info.fell_back,
+        io_binding=runner.io_binding,
+        batch=runner.items_per_run,
+        input_shapes={k: list(v.shape) for k, v in runner.feeds.items()},
+        assumed_dims=dict(runner.assumed_dims),
+        warmup_iterations=warmup_done,
+        session_creation_s=runner.info.creation_seconds,
+        stats=summarize(samples, batch=runner.items_per_run),
+        threads=thread_settings(runner, options.threads),
+        machine=machine_info(runner.on_cuda),
+        samples=samples,
+    )
+
+
+def default_warmup(runner: Runner, options: BenchOptions) -> int:
+    if options.warmup is not None:
+        return options.warmup
+    return DEFAULT_WARMUP["cuda" if runner.on_cuda else "cpu"]
+
+
+def benchmark(model: str | os.PathLike | bytes, options: BenchOptions | None = None) -> BenchResult:
+    """Warm up, then time ``model``; see the module docstring for the run-length rules."""
+    options = options or BenchOptions()
+    runner = prepare(model, options)
+    budget = options.effective_time_budget
+    warmup_done = len(warm_up(runner, default_warmup(runner, options), budget))
+    samples = measure(runner, iters=options.iters, time_budget=budget, max_iters=options.max_iters)
+    return result_from_samples(runner, options, samples, warmup_done)
+
+
+# ---- rendering: one function per format, all reading BenchResult ----
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f}"
+
+
+def _stat_rows(stats: LatencyStats) -> list[tuple[str, str]]:
+    return [
+        ("iterations", str(stats.iterations)),
+        ("mean (ms)", ms(stats.mean)),
+        ("median (ms)", ms(stats.median)),
+        (
+            f"median {stats.confidence:.0%} CI (ms)",
+            f"[{ms(stats.median_ci[0])}, {ms(stats.median_ci[1])}] ({stats.ci_method})",
+        ),
+        ("p90 (ms)", ms(stats.p90)),
+        ("p99 (ms)", ms(stats.p99)),
+        ("min (ms)", ms(stats.min)),
+        ("std (ms)", ms(stats.std)),
+        ("throughput (items/s)", f"{stats.throughput:.1f}"),
+    ]
+
+
+def _context_rows(result: BenchResult) -> list[tuple[str, str]]:
+    m = result.machine
+    threads = result.threads
+    return [
+        ("provider", f"{result.provider} (requested {result.requested_provider}; session: {', '.join(result.providers)})"),
+        ("io binding", "yes" if result.io_binding else "no"),
+        ("inputs", "; ".join(f"{k} {v}" for k, v in result.input_shapes.items())),
+        ("warm-up iterations", str(result.warmup_iterations)),
+        ("session creation (ms)", ms(result.session_creation_s)),
+        ("threads", f"intra-op {threads['intra_op']}, inter-op {threads['inter_op']}, {threads['execution_mode']}"),
+        ("machine", f"{m['cpu']}, {m['logical_cores']} logical / {m['physical_cores'] or '?'} physical cores"
+         + (f", GPU {m['gpu']}" if m.get("gpu") else "")),
+        ("onnxruntime", m["onnxruntime"]),
+        ("load average", ", ".join(str(x) for x in m["load_average"] or [])),
+    ]
+
+
+def render_table(result: BenchResult) -> str:
+    rows = _stat_rows(result.stats) + _context_rows(result)
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{result.model}"] + [f"  {k:<{width}}  {v}" for k, v in rows]
+    lines += [f"  note: {n}" for n in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(result: BenchResult) -> str:
+    rows = _stat_rows(result.stats) + _context_rows(result)
+    lines = [f"### Latency of `{result.model}`", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in rows]
+    lines += [""] + [f"> **Note:** {n}" for n in result.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_json(result: BenchResult) -> str:
+    import json
+
+    return json.dumps(result.to_dict(), indent=2) + "\n"

@@ -1,0 +1,108 @@
+"""``analyzer bench``: latency of one model under onnxruntime, with statistics a CI job can keep.
+
+Also home of the run options that ``compare`` and ``profile`` share (provider, batch, dims, inputs,
+warm-up, run length, threads), so the three commands read them the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+FORMAT_CHOICES = ("table", "json", "markdown")
+
+
+def add_run_arguments(p: argparse.ArgumentParser, *, default_time: float) -> None:
+    """Options shared by bench, compare and profile."""
+    p.add_argument("--provider", default="auto", metavar="{auto,cuda,cpu}",
+                   help="execution provider: cuda fails (exit 2) if the session falls back to CPU; "
+                        "auto takes CUDA when usable and says so loudly when it falls back (default auto)")
+    p.add_argument("--batch", type=int, help="bind symbolic batch (leading) dims to N")
+    p.add_argument("--dim", action="append", metavar="NAME=N", help="bind a symbolic dim (repeatable)")
+    p.add_argument("--inputs", metavar="FILE", help="inputs from .npy (one-input models) or .npz (arrays named after inputs)")
+    p.add_argument("--warmup", type=int, help="warm-up iterations, not timed (default 10 on CPU, 25 on CUDA to cover "
+                                             "cuDNN's algorithm search); cut short after --time seconds")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--iters", type=int, help="timed iterations (exactly N)")
+    length.add_argument("--time", type=float, metavar="S",
+                        help=f"time budget in seconds for the timed loop (default {default_time:g})")
+    p.add_argument("--max-iters", type=int, default=10_000, help="cap on iterations under --time (default 10000)")
+    p.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: onnxruntime's, one per physical core)")
+    p.add_argument("--io-binding", action="store_true",
+                   help="bind inputs/outputs as OrtValues (always on for CUDA: inputs on the device, synchronised timing)")
+    p.add_argument("--cudnn-conv-algo-search", default="EXHAUSTIVE", choices=("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
+                   help="CUDA provider option (default EXHAUSTIVE)")
+    p.add_argument("--seed", type=int, default=0, help="seed for generated inputs and the run order")
+    p.add_argument("--verbose", action="store_true", help="let onnxruntime print its own log lines")
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", "-f", choices=FORMAT_CHOICES, default="table")
+    p.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
+
+
+def bench_options_from(args: argparse.Namespace):
+    from analyzer.bench import BenchOptions
+    from analyzer.runtime import PROVIDER_CHOICES
+    from analyzer.errors import AnalyzerError
+    from analyzer.shapes import parse_dim_options
+
+    if args.provider not in PROVIDER_CHOICES:
+        raise AnalyzerError(f"unknown provider {args.provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
+    return BenchOptions(
+        provider=args.provider,
+        batch=args.batch,
+        dims=parse_dim_options(args.dim),
+        inputs_file=args.inputs,
+        warmup=args.warmup,
+        iters=args.iters,
+        time_budget=args.time,
+        max_iters=args.max_iters,
+        threads=args.threads,
+        io_binding=args.io_binding,
+        cudnn_conv_algo_search=args.cudnn_conv_algo_search,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
+
+
+def warn_fallback(fell_back: bool, provider: str) -> None:
+    if fell_back:
+        print(
+            f"WARNING: CUDA execution provider requested (--provider auto) but the session fell back to {provider}; "
+            "the timings below are CPU timings",
+            file=sys.stderr,
+        )
+
+
+def emit(text: str, args: argparse.Namespace) -> None:
+    from analyzer.atomic import write_text_atomic
+
+    if args.output:
+        write_text_atomic(args.output, text)
+        print(f"wrote {args.format} to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="measure a model's latency under onnxruntime (CUDA where usable, else CPU)",
+        description="Time a model under onnxruntime: mean, median with a 95%% CI (order-statistic / binomial "
+                    "method), p90, p99, min, std, throughput, session creation time, provider, threads, machine.",
+    )
+    p.add_argument("model", help="path to an .onnx file")
+    add_run_arguments(p, default_time=3.0)
+    add_output_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from analyzer.bench import benchmark, render_json, render_markdown, render_table
+
+    result = benchmark(args.model, bench_options_from(args))
+    warn_fallback(result.fell_back, result.provider)
+    render = {"table": render_table, "json": render_json, "markdown": render_markdown}[args.format]
+    emit(render(result), args)
+    return 0

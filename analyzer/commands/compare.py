@@ -1,0 +1,98 @@
+"""``analyzer compare``: A/B latency of two models, interleaved, with a verdict and CI gates."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from analyzer.commands.bench import add_output_arguments, add_run_arguments, bench_options_from, emit, warn_fallback
+
+EPILOG = """\
+Statistics: ratio = median(B) / median(A) over per-iteration latencies; ci = 95%% percentile
+bootstrap CI of that ratio; p = two-sided Mann-Whitney U (normal approximation, tie-corrected).
+
+Verdict: "slower" when p < --alpha, the CI lies wholly above 1 and ratio > 1 + --min-effect;
+"faster" when p < --alpha, the CI lies wholly below 1 and ratio < 1 - --min-effect;
+otherwise "no significant difference".
+
+Gates (all must pass; with none given the run passes):
+  --fail-if-slower X   fails when verdict is "slower" AND ratio > 1 + X
+                       (e.g. 5%%: fails only for a significant slowdown whose point estimate exceeds 5%%)
+  --require-faster Y   fails unless verdict is "faster" AND ratio <= 1 - Y
+                       (e.g. 10%%: B's median must be at least 10%% below A's, significantly)
+  outputs              fail when the outputs differ (relative L2 error above --output-tolerance or a
+                       different top-1 class), unless --allow-output-mismatch or --no-check-outputs
+
+Exit status: 0 all gates passed, 1 a gate failed, 2 bad input or error.
+X and Y are written as percentages (5%%) or fractions (0.05).
+"""
+
+
+def parse_fraction(text: str) -> float:
+    """'5%' -> 0.05, '0.05' -> 0.05; a bare number of 1 or more is refused as ambiguous."""
+    text = text.strip()
+    try:
+        if text.endswith("%"):
+            value = float(text[:-1]) / 100.0
+        else:
+            value = float(text)
+            if value >= 1:
+                raise argparse.ArgumentTypeError(f"{text!r} is ambiguous: write {text}% for a percentage")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage such as 5% or a fraction such as 0.05") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="A/B latency of two models (interleaved), verdict and CI gates; also output agreement and MAC deltas",
+        description="Run A (before) and B (after) interleaved in random order, compare medians, check the "
+                    "outputs agree and show the analyzer's MAC/param/memory deltas beside the latency delta.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model_a", metavar="before.onnx")
+    p.add_argument("model_b", metavar="after.onnx")
+    add_run_arguments(p, default_time=10.0)
+    p.add_argument("--rounds", type=int, default=20, help="rounds of A/B in random order (default 20)")
+    p.add_argument("--fail-if-slower", type=parse_fraction, metavar="X", help="gate: see below")
+    p.add_argument("--require-faster", type=parse_fraction, metavar="Y", help="gate: see below")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--min-effect", type=parse_fraction, default=0.02,
+                   help="smallest ratio change called a difference (default 2%%)")
+    p.add_argument("--output-tolerance", type=float, default=1e-4,
+                   help="largest relative L2 error for outputs to match (default 1e-4)")
+    p.add_argument("--allow-output-mismatch", action="store_true", help="report differing outputs but do not fail")
+    p.add_argument("--no-check-outputs", action="store_true", help="skip the output comparison")
+    p.add_argument("--no-analyze", action="store_true", help="skip the analyzer's MAC/param/memory deltas")
+    add_output_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from analyzer.compare import CompareOptions, compare, render_json, render_markdown, render_table
+
+    options = CompareOptions(
+        bench=bench_options_from(args),
+        rounds=args.rounds,
+        alpha=args.alpha,
+        min_effect=args.min_effect,
+        fail_if_slower=args.fail_if_slower,
+        require_faster=args.require_faster,
+        check_outputs=not args.no_check_outputs,
+        allow_output_mismatch=args.allow_output_mismatch,
+        output_tolerance=args.output_tolerance,
+        analyze=not args.no_analyze,
+    )
+    result = compare(args.model_a, args.model_b, options, seed=args.seed)
+    warn_fallback(result.a.fell_back, result.a.provider)
+    render = {"table": render_table, "json": render_json, "markdown": render_markdown}[args.format]
+    emit(render(result), args)
+    if not result.passed:
+        failed = ", ".join(g["gate"] for g in result.gates if not g["passed"])
+        print(f"analyzer compare: gate failed: {failed}", file=sys.stderr)
+        return 1
+    return 0

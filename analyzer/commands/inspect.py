@@ -1,0 +1,52 @@
+"""``analyzer inspect``: shapes, params, MACs, FLOPs, memory and receptive field of every node."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+FORMAT_CHOICES = ("table", "json", "csv", "markdown", "html")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "inspect",
+        help="annotate every node with shapes, params, MACs, FLOPs, memory and receptive field",
+        description="Analyze an ONNX model without loading its weight bytes.",
+    )
+    p.add_argument("model", help="path to an .onnx file")
+    p.add_argument("--format", "-f", choices=FORMAT_CHOICES, default="table")
+    p.add_argument("-o", "--output", help="write the report to this file (atomically) instead of stdout")
+    p.add_argument("--dim", action="append", metavar="NAME=N", help="bind a symbolic dim, e.g. --dim batch=8 (repeatable)")
+    p.add_argument("--input-shape", action="append", metavar="NAME:SHAPE",
+                   help="override an input's shape, e.g. input:1x3x224x224 (NAME: optional for one-input models)")
+    p.add_argument("--batch", type=int, help="bind symbolic batch dims to N; also the training-memory batch")
+    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
+                   help="optimizer state for the training-memory estimate (default sgd)")
+    p.add_argument("--strict", action="store_true", help="fail (exit 2) on ops without a counting rule or unknown shapes")
+    p.add_argument("--max-rows", type=int, default=0, help="table: show at most N node rows (default all)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from analyzer.atomic import write_text_atomic
+    from analyzer.pipeline import inspect
+    from analyzer.render import render
+    from analyzer.shapes import parse_dim_options, parse_input_shape_options
+
+    report = inspect(
+        args.model,
+        dims=parse_dim_options(args.dim),
+        input_shapes=parse_input_shape_options(args.input_shape),
+        batch=args.batch,
+        optimizer=args.optimizer,
+        strict=args.strict,
+    )
+    options = {"max_rows": args.max_rows, "color": args.output is None and sys.stdout.isatty()} if args.format == "table" else {}
+    text = render(report, args.format, **options)
+    if args.output:
+        write_text_atomic(args.output, text)
+        print(f"wrote {args.format} report to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,409 @@
+"""A/B latency comparison of two models, with a verdict and gates a CI job can act on.
+
+Measurement: both models get the same inputs and the same warm-up; then rounds alternate them in a
+random order (seeded), each model running a block of iterations per round, so drift in machine load
+falls on both alike. Statistics over the per-iteration samples:
+
+- ratio = median(B) / median(A)  (< 1: B is faster)
+- ci = percentile bootstrap CI of that ratio (2000 resamples, 95%)
+- p_value = two-sided Mann–Whitney U (normal approximation, tie-corrected; :mod:`analyzer.stats`)
+
+Verdict: "slower" when p_value < alpha, the CI lies entirely above 1 and ratio > 1 + min_effect;
+"faster" when p_value < alpha, the CI lies entirely below 1 and ratio < 1 - min_effect; otherwise
+"no significant difference". ``min_effect`` (default 2%) keeps session-to-session noise of identical
+models (memory placement, thread scheduling) from being called a difference.
+
+Gates (combined with AND; no gate given: passed):
+
+- ``fail_if_slower=X`` fails when verdict == "slower" and ratio > 1 + X.
+- ``require_faster=Y`` fails unless verdict == "faster" and ratio <= 1 - Y.
+- outputs that do not match (relative L2 error above ``output_tolerance`` or a different top-1) fail
+  the gate unless ``allow_output_mismatch``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analyzer.bench import (
+    BenchOptions,
+    BenchResult,
+    Runner,
+    default_warmup,
+    prepare,
+    result_from_samples,
+    warm_up,
+)
+from analyzer.errors import AnalyzerError
+from analyzer.stats import bootstrap_median_ratio_ci, mann_whitney_u
+
+DEFAULT_COMPARE_TIME_S = 10.0
+VERDICTS = ("faster", "slower", "no significant difference")
+DELTA_METRICS = ("params", "macs", "flops", "peak_memory_bytes", "weight_bytes")
+
+
+@dataclass
+class CompareOptions:
+    bench: BenchOptions = field(default_factory=BenchOptions)
+    rounds: int = 20
+    alpha: float = 0.05
+    min_effect: float = 0.02
+    fail_if_slower: float | None = None  # fraction: 0.05 for 5%
+    require_faster: float | None = None
+    check_outputs: bool = True
+    allow_output_mismatch: bool = False
+    output_tolerance: float = 1e-4  # relative L2 error
+    analyze: bool = True  # MAC/param/memory deltas from analyzer.inspect
+    bootstrap_resamples: int = 2000
+
+    def validate(self) -> None:
+        if self.rounds < 1:
+            raise AnalyzerError(f"--rounds must be positive, got {self.rounds}")
+        if not 0 < self.alpha < 1:
+            raise AnalyzerError(f"--alpha must be between 0 and 1, got {self.alpha}")
+        for name, value in (
+            ("--min-effect", self.min_effect),
+            ("--fail-if-slower", self.fail_if_slower),
+            ("--require-faster", self.require_faster),
+        ):
+            if value is not None and not 0 <= value < 10:
+                raise AnalyzerError(f"{name} must be a non-negative fraction or percentage, got {value}")
+        if self.require_faster is not None and self.require_faster >= 1:
+            raise AnalyzerError(f"--require-faster must be below 100%, got {self.require_faster:.0%}")
+        self.bench.validate()
+
+    @property
+    def time_budget(self) -> float | None:
+        if self.bench.iters is not None:
+            return None
+        return self.bench.time_budget or DEFAULT_COMPARE_TIME_S
+
+
+@dataclass
+class CompareResult:
+    model_a: str
+    model_b: str
+    a: BenchResult
+    b: BenchResult
+    ratio: float
+    ci: tuple[float, float]
+    p_value: float
+    prob_b_slower: float  # P(a B iteration takes longer than an A iteration), from U
+    verdict: str
+    rounds: int
+    order_seed: int
+    outputs_match: bool | None  # None: not checked
+    outputs: dict[str, Any] | None
+    analyzer_delta: dict[str, Any] | None
+    gates: list[dict[str, Any]]
+    options: CompareOptions = field(repr=False, default_factory=CompareOptions)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(g["passed"] for g in self.gates)
+
+    @property
+    def measured_speedup(self) -> float:
+        return 1.0 / self.ratio if self.ratio > 0 else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "analyzer.compare/1",
+            "a_model": self.model_a,
+            "b_model": self.model_b,
+            "verdict": self.verdict,
+            "ratio": self.ratio,
+            "ci": list(self.ci),
+            "ci_method": f"percentile bootstrap, {self.options.bootstrap_resamples} resamples, 95%",
+            "p_value": self.p_value,
+            "test": "Mann-Whitney U, two-sided, normal approximation with tie correction",
+            "prob_b_slower": self.prob_b_slower,
+            "alpha": self.options.alpha,
+            "min_effect": self.options.min_effect,
+            "measured_speedup": self.measured_speedup,
+            "rounds": self.rounds,
+            "order_seed": self.order_seed,
+            "a": self.a.to_dict(),
+            "b": self.b.to_dict(),
+            "outputs_match": self.outputs_match,
+            "outputs": self.outputs,
+            "analyzer_delta": self.analyzer_delta,
+            "gates": self.gates,
+            "passed": self.passed,
+            "notes": self.notes,
+        }
+
+
+def decide_verdict(ratio: float, ci: tuple[float, float], p_value: float, alpha: float, min_effect: float) -> str:
+    """faster / slower / no significant difference, as defined in the module docstring."""
+    significant = p_value < alpha
+    if significant and ci[0] > 1.0 and ratio > 1.0 + min_effect:
+        return "slower"
+    if significant and ci[1] < 1.0 and ratio < 1.0 - min_effect:
+        return "faster"
+    return "no significant difference"
+
+
+def evaluate_gates(
+    verdict: str,
+    ratio: float,
+    *,
+    fail_if_slower: float | None,
+    require_faster: float | None,
+    outputs_match: bool | None,
+    allow_output_mismatch: bool,
+) -> list[dict[str, Any]]:
+    """Each gate with whether it passed and why; the run passes when all do."""
+    gates = []
+    if fail_if_slower is not None:
+        failed = verdict == "slower" and ratio > 1.0 + fail_if_slower
+        gates.append({
+            "gate": f"fail-if-slower {fail_if_slower:.1%}",
+            "passed": not failed,
+            "reason": f"verdict {verdict}, ratio {ratio:.3f} vs limit {1.0 + fail_if_slower:.3f}",
+        })
+    if require_faster is not None:
+        ok = verdict == "faster" and ratio <= 1.0 - require_faster
+        gates.append({
+            "gate": f"require-faster {require_faster:.1%}",
+            "passed": ok,
+            "reason": f"verdict {verdict}, ratio {ratio:.3f} vs required at most {1.0 - require_faster:.3f}",
+        })
+    if outputs_match is False and not allow_output_mismatch:
+        gates.append({"gate": "outputs match", "passed": False, "reason": "the models' outputs differ"})
+    return gates
+
+
+def _same_inputs(runner_a: Runner, runner_b: Runner) -> None:
+    spec_a = {arg.name: arg.type for arg in runner_a.info.session.get_inputs()}
+    spec_b = {arg.name: arg.type for arg in runner_b.info.session.get_inputs()}
+    if spec_a != spec_b:
+        raise AnalyzerError(
+            f"{runner_a.model_label} and {runner_b.model_label} take different inputs "
+            f"({', '.join(f'{k}: {v}' for k, v in spec_a.items())} vs {', '.join(f'{k}: {v}' for k, v in spec_b.items())})"
+        )
+
+
+def _interleave(
+    runner_a: Runner, runner_b: Runner, options: CompareOptions, per_iteration: float, seed: int
+) -> tuple[list[float], list[float], int]:
+    """Alternate A and B in random order per round; returns both sample lists and the rounds run."""
+    rng = np.random.default_rng(seed)
+    budget = options.time_budget
+    bench = options.bench
+    if bench.iters is not None:
+        block = max(1, math.ceil(bench.iters / options.rounds))
+        target = bench.iters
+    else:
+        # blocks sized so that `rounds` rounds fill the budget; more rounds follow if time is left
+        block = max(1, int(budget / (options.rounds * max(per_iteration, 1e-9))))
+        target = bench.max_iters
+    samples = {"a": [], "b": []}
+    runners = {"a": runner_a, "b": runner_b}
+    deadline = None if budget is None else time.perf_counter() + budget
+    rounds = 0
+    while min(len(samples["a"]), len(samples["b"])) < target:
+        for key in rng.permutation(["a", "b"]):
+            count = min(block, target - len(samples[key]))
+            samples[key] += [runners[key].run_once() for _ in range(count)]
+        rounds += 1
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+    return samples["a"], samples["b"], rounds
+
+
+def _outputs_check(runner_a: Runner, runner_b: Runner, tolerance: float) -> tuple[bool, dict[str, Any]]:
+    from analyzer.numerics import compare_outputs
+
+    outputs_a = runner_a.outputs()
+    outputs_b = runner_b.outputs()
+    names_a = [o.name for o in runner_a.info.session.get_outputs()]
+    names_b = [o.name for o in runner_b.info.session.get_outputs()]
+    if len(outputs_a) != len(outputs_b):
+        return False, {"reason": f"{len(outputs_a)} outputs vs {len(outputs_b)}"}
+    # outputs are paired by position: a rewrite may rename them
+    shapes = [(list(x.shape), list(y.shape)) for x, y in zip(outputs_a, outputs_b)]
+    if any(sa != sb for sa, sb in shapes):
+        return False, {"reason": "output shapes differ: " + "; ".join(f"{sa} vs {sb}" for sa, sb in shapes if sa != sb)}
+    comparison = compare_outputs([dict(zip(names_a, outputs_a))], [dict(zip(names_a, outputs_b))])
+    top1_ok = comparison.top1_agreement is None or comparison.top1_agreement == 1.0
+    match = comparison.relative_l2_error <= tolerance and top1_ok
+    detail = comparison.to_dict()
+    detail["tolerance_relative_l2"] = tolerance
+    if names_a != names_b:
+        detail["output_names"] = {"a": names_a, "b": names_b}
+    return match, detail
+
+
+def analyzer_delta(model_a: Any, model_b: Any, input_shapes: dict[str, list[int]], ratio: float) -> dict[str, Any]:
+    """The analyzer's totals for A and B, B - A, B / A, and the MAC-ratio speedup limit beside the measured one."""
+    import analyzer
+
+    totals = {}
+    for key, model in (("a", model_a), ("b", model_b)):
+        report = analyzer.inspect(model, input_shapes=input_shapes)
+        totals[key] = {m: int(getattr(report.totals, m)) for m in DELTA_METRICS}
+    a, b = totals["a"], totals["b"]
+    return {
+        "a": a,
+        "b": b,
+        "delta": {m: b[m] - a[m] for m in DELTA_METRICS},
+        "ratio": {m: (b[m] / a[m] if a[m] else None) for m in DELTA_METRICS},
+        "ideal_speedup": a["macs"] / b["macs"] if b["macs"] else None,
+        "measured_speedup": 1.0 / ratio if ratio > 0 else None,
+    }
+
+
+def compare(
+    model_a: str | os.PathLike | bytes,
+    model_b: str | os.PathLike | bytes,
+    options: CompareOptions | None = None,
+    *,
+    seed: int = 0,
+) -> CompareResult:
+    """Measure A and B interleaved and decide; see the module docstring."""
+    options = options or CompareOptions()
+    options.validate()
+    runner_a = prepare(model_a, options.bench)
+    runner_b = prepare(model_b, options.bench, feeds=runner_a.feeds)
+    _same_inputs(runner_a, runner_b)
+    budget = options.time_budget
+    warm_budget = None if budget is None else budget / 4
+    warm_a = warm_up(runner_a, default_warmup(runner_a, options.bench), warm_budget)
+    warm_b = warm_up(runner_b, default_warmup(runner_b, options.bench), warm_budget)
+    per_iteration = float(np.median(warm_a[-5:] or [0.0])) + float(np.median(warm_b[-5:] or [0.0]))
+    samples_a, samples_b, rounds = _interleave(runner_a, runner_b, options, per_iteration, seed)
+    result_a = result_from_samples(runner_a, options.bench, samples_a, len(warm_a))
+    result_b = result_from_samples(runner_b, options.bench, samples_b, len(warm_b))
+    ratio = result_b.stats.median / result_a.stats.median
+    ci = bootstrap_median_ratio_ci(samples_a, samples_b, resamples=options.bootstrap_resamples, seed=seed)
+    test = mann_whitney_u(samples_a, samples_b)
+    verdict = decide_verdict(ratio, ci, test.p_value, options.alpha, options.min_effect)
+    notes = []
+    outputs_match, outputs = None, None
+    if options.check_outputs:
+        outputs_match, outputs = _outputs_check(runner_a, runner_b, options.output_tolerance)
+        if not outputs_match:
+            notes.append("outputs differ: " + outputs.get("reason", f"relative L2 error {outputs['relative_l2_error']:.3g}"))
+    delta = None
+    if options.analyze:
+        try:
+            delta = analyzer_delta(model_a, model_b, {k: list(v.shape) for k, v in runner_a.feeds.items()}, ratio)
+        except AnalyzerError as e:
+            notes.append(f"analyzer deltas unavailable: {e}")
+    if min(len(samples_a), len(samples_b)) < 20:
+        notes.append(f"only {min(len(samples_a), len(samples_b))} samples per model: the test has little power")
+    gates = evaluate_gates(
+        verdict,
+        ratio,
+        fail_if_slower=options.fail_if_slower,
+        require_faster=options.require_faster,
+        outputs_match=outputs_match,
+        allow_output_mismatch=options.allow_output_mismatch,
+    )
+    label = lambda m: "model" if isinstance(m, bytes) else Path(m).name  # noqa: E731
+    return CompareResult(
+        model_a=label(model_a),
+        model_b=label(model_b),
+        a=result_a,
+        b=result_b,
+        ratio=ratio,
+        ci=ci,
+        p_value=test.p_value,
+        prob_b_slower=test.prob_b_greater,
+        verdict=verdict,
+        rounds=rounds,
+        order_seed=seed,
+        outputs_match=outputs_match,
+        outputs=outputs,
+        analyzer_delta=delta,
+        gates=gates,
+        options=options,
+        notes=notes + [n for n in result_a.notes if "fell back" in n][:1],
+    )
+
+
+# ---- rendering ----
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f} ms"
+
+
+def _delta_lines(result: CompareResult) -> list[tuple[str, str, str, str]]:
+    from analyzer import units
+
+    delta = result.analyzer_delta
+    if not delta:
+        return []
+    rows = []
+    for metric in DELTA_METRICS:
+        fmt = units.nbytes if metric.endswith("bytes") else units.count
+        ratio = delta["ratio"][metric]
+        rows.append((metric, fmt(delta["a"][metric]), fmt(delta["b"][metric]), "n/a" if ratio is None else f"{ratio:.3f}"))
+    return rows
+
+
+def _summary_rows(result: CompareResult) -> list[tuple[str, str]]:
+    rows = [
+        ("verdict", result.verdict),
+        ("ratio B/A (median)", f"{result.ratio:.4f}  95% CI [{result.ci[0]:.4f}, {result.ci[1]:.4f}] (bootstrap)"),
+        ("Mann-Whitney p", f"{result.p_value:.3g}  (P(B slower) = {result.prob_b_slower:.2f})"),
+        ("median A", f"{_ms(result.a.stats.median)} over {result.a.stats.iterations} iterations"),
+        ("median B", f"{_ms(result.b.stats.median)} over {result.b.stats.iterations} iterations"),
+        ("measured speedup A/B", f"{result.measured_speedup:.3f}x"),
+    ]
+    if result.analyzer_delta and result.analyzer_delta.get("ideal_speedup"):
+        rows.append(("ideal speedup (MAC ratio)", f"{result.analyzer_delta['ideal_speedup']:.3f}x"))
+    rows += [
+        ("outputs match", {True: "yes", False: "NO", None: "not checked"}[result.outputs_match]),
+        ("provider", f"{result.a.provider} (requested {result.a.requested_provider})"),
+        ("rounds", f"{result.rounds}, random order (seed {result.order_seed})"),
+    ]
+    for gate in result.gates:
+        rows.append((f"gate {gate['gate']}", ("passed" if gate["passed"] else "FAILED") + f": {gate['reason']}"))
+    return rows
+
+
+def render_table(result: CompareResult) -> str:
+    rows = _summary_rows(result)
+    width = max(len(k) for k, _ in rows)
+    lines = [f"A = {result.model_a}, B = {result.model_b}"] + [f"  {k:<{width}}  {v}" for k, v in rows]
+    deltas = _delta_lines(result)
+    if deltas:
+        lines += ["", f"  {'analyzer':<18} {'A':>12} {'B':>12} {'B/A':>8}"]
+        lines += [f"  {m:<18} {a:>12} {b:>12} {r:>8}" for m, a, b, r in deltas]
+    lines += [f"  note: {n}" for n in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(result: CompareResult) -> str:
+    icon = {"faster": "🟢", "slower": "🔴", "no significant difference": "⚪"}[result.verdict]
+    gate = "passed" if result.passed else "**failed**"
+    lines = [
+        f"### Latency: `{result.model_b}` vs `{result.model_a}` — {icon} {result.verdict}, gate {gate}",
+        "",
+        "| | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in _summary_rows(result)]
+    deltas = _delta_lines(result)
+    if deltas:
+        lines += ["", "| analyzer | A | B | B/A |", "|---|---:|---:|---:|"]
+        lines += [f"| {m} | {a} | {b} | {r} |" for m, a, b, r in deltas]
+    lines += [""] + [f"> **Note:** {n}" for n in result.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_json(result: CompareResult) -> str:
+    import json
+
+    return json.dumps(result.to_dict(), indent=2, default=str) + "\n"

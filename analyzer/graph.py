@@ -1,0 +1,284 @@
+"""The model as a networkx DiGraph of NodeViews.
+
+One vertex per ONNX node (keyed by its index in ``graph.node``) with ``view`` (a NodeView), one edge
+per producer→consumer pair with the tensor names on it. ``G.graph`` holds ``inputs`` (name ->
+TensorView of the graph inputs), ``outputs`` (names), ``order`` (a topological execution order: the
+file's order when it is valid), ``producer`` (tensor name -> vertex) and ``weights`` (initializer
+name -> TensorView). Symbolic dims are kept in ``TensorView.symbolic_shape`` and evaluated as 1 in
+``TensorView.shape`` unless bound; the ones evaluated so are collected in ``G.graph["assumed_dims"]``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import networkx as nx
+import onnx
+from onnx import numpy_helper
+
+from analyzer.errors import AnalyzerError
+from analyzer.views import NodeView, TensorView
+
+# Constants up to this many elements keep their value (shape inputs, axes, pads); bigger ones are weights.
+SMALL_CONSTANT_ELEMENTS = 64
+MODULE_METADATA_KEYS = ("module", "pkg.torch.onnx.name_scopes", "namespace")
+_GRAPH_ATTRS = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+
+Symbolic = tuple[int | str | None, ...]
+
+
+class DimResolver:
+    """Turns symbolic shapes into concrete ones, remembering every dim it had to assume."""
+
+    def __init__(self) -> None:
+        self.assumed: dict[str, int] = {}
+        self.anonymous = 0
+
+    def concrete(self, shape: Symbolic | None) -> tuple[int, ...] | None:
+        if shape is None:
+            return None
+        out = []
+        for d in shape:
+            if isinstance(d, int):
+                out.append(d)
+            elif isinstance(d, str):
+                self.assumed[d] = 1
+                out.append(1)
+            else:
+                self.anonymous += 1
+                out.append(1)
+        return tuple(out)
+
+
+def _symbolic_shape(type_proto: onnx.TypeProto) -> tuple[int, Symbolic | None]:
+    if not type_proto.HasField("tensor_type"):
+        return 0, None
+    tensor_type = type_proto.tensor_type
+    if not tensor_type.HasField("shape"):
+        return tensor_type.elem_type, None
+    dims: list[int | str | None] = []
+    for d in tensor_type.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(d.dim_value)
+        elif d.HasField("dim_param"):
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return tensor_type.elem_type, tuple(dims)
+
+
+def decode_attribute(attr: onnx.AttributeProto) -> Any:
+    value = onnx.helper.get_attribute_value(attr)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list) and value and isinstance(value[0], bytes):
+        return [v.decode("utf-8", "replace") for v in value]
+    return value
+
+
+def _small_value(tensor: onnx.TensorProto) -> Any:
+    """The tensor's value as numpy when it is small and its data is present, else None."""
+    if tensor.data_location == onnx.TensorProto.EXTERNAL or math.prod(tensor.dims) > SMALL_CONSTANT_ELEMENTS:
+        return None
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception:  # payload stripped or malformed: the value is simply unknown
+        return None
+
+
+def _constant_value(node: onnx.NodeProto) -> Any:
+    import numpy as np
+
+    for attr in node.attribute:
+        if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
+            return _small_value(attr.t)
+        if attr.name == "value_int":
+            return np.array(attr.i, dtype=np.int64)
+        if attr.name == "value_ints" and len(attr.ints) <= SMALL_CONSTANT_ELEMENTS:
+            return np.array(list(attr.ints), dtype=np.int64)
+        if attr.name == "value_float":
+            return np.array(attr.f, dtype=np.float32)
+    return None
+
+
+def module_path(node: onnx.NodeProto) -> str | None:
+    """The torch module path an exporter recorded for this node, if any."""
+    meta = {p.key: p.value for p in node.metadata_props}
+    for key in MODULE_METADATA_KEYS:
+        if meta.get(key):
+            value = meta[key]
+            # name_scopes is a list rendered as text, e.g. "['', 'features', 'features.0']": keep the innermost
+            scopes = re.findall(r"'([^']*)'", value) if value.startswith("[") else [value]
+            scopes = [s for s in scopes if s]
+            if scopes:
+                return scopes[-1]
+    # The legacy exporter names nodes /scope/sub.scope/Op: the innermost scope is the module path.
+    if node.name.startswith("/"):
+        parts = node.name.strip("/").split("/")
+        if len(parts) >= 2:
+            return parts[-2]
+    return None
+
+
+def _outer_references(graph: onnx.GraphProto) -> set[str]:
+    """Names a subgraph reads from enclosing scopes (for edges and liveness)."""
+    defined = {v.name for v in graph.input} | {t.name for t in graph.initializer}
+    used: set[str] = set()
+    for node in graph.node:
+        used.update(n for n in node.input if n)
+        for attr in node.attribute:
+            if attr.type in _GRAPH_ATTRS:
+                for g in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                    used |= _outer_references(g)
+        defined.update(node.output)
+    return used - defined
+
+
+def subgraphs(node: onnx.NodeProto) -> list[tuple[str, onnx.GraphProto]]:
+    found = []
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            found.append((attr.name, attr.g))
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            found.extend((attr.name, g) for g in attr.graphs)
+    return found
+
+
+class ViewFactory:
+    """Builds TensorViews and NodeViews from one scope's known value types (nested scopes inherit)."""
+
+    def __init__(self, resolver: DimResolver, opsets: dict[str, int], parent: ViewFactory | None = None) -> None:
+        self.resolver = resolver
+        self.opsets = opsets
+        self.types: dict[str, tuple[int, Symbolic | None]] = dict(parent.types) if parent else {}
+        self.weights: set[str] = set(parent.weights) if parent else set()
+        self.values: dict[str, Any] = dict(parent.values) if parent else {}
+        self._tensors: dict[str, TensorView] = {}
+
+    def add_graph(self, graph: onnx.GraphProto) -> None:
+        for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+            elem_type, shape = _symbolic_shape(value.type)
+            if shape is not None or value.name not in self.types:
+                self.types[value.name] = (elem_type, shape)
+        for tensor in graph.initializer:
+            self.types[tensor.name] = (tensor.data_type, tuple(tensor.dims))
+            self.weights.add(tensor.name)
+            small = _small_value(tensor)
+            if small is not None:
+                self.values[tensor.name] = small
+        for node in graph.node:
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.output:
+                value = _constant_value(node)
+                if value is not None:
+                    self.values[node.output[0]] = value
+                elif node.output[0] in self.types:
+                    # a large Constant is a weight baked into the graph
+                    self.weights.add(node.output[0])
+
+    def tensor(self, name: str) -> TensorView:
+        view = self._tensors.get(name)
+        if view is None:
+            elem_type, symbolic = self.types.get(name, (0, None))
+            view = TensorView(
+                name=name,
+                shape=self.resolver.concrete(symbolic),
+                elem_type=elem_type,
+                symbolic_shape=symbolic,
+                is_initializer=name in self.weights,
+                value=self.values.get(name),
+            )
+            self._tensors[name] = view
+        return view
+
+    def node(self, node: onnx.NodeProto, display_name: str) -> NodeView:
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        return NodeView(
+            name=display_name,
+            op_type=node.op_type,
+            domain=domain,
+            attrs={a.name: decode_attribute(a) for a in node.attribute if a.type not in _GRAPH_ATTRS},
+            inputs=tuple(self.tensor(n) if n else None for n in node.input),
+            outputs=tuple(self.tensor(n) if n else None for n in node.output),
+            opset=self.opsets.get(domain, 0),
+        )
+
+
+def unique_names(nodes: Iterable[onnx.NodeProto]) -> list[str]:
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        base = node.name or f"{node.op_type}_{i}"
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        names.append(base if count == 0 else f"{base}__{count}")
+    return names
+
+
+def opset_map(model: onnx.ModelProto) -> dict[str, int]:
+    return {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+
+
+def build_graph(model: onnx.ModelProto) -> nx.DiGraph:
+    """The networkx graph of ``model`` (shapes already inferred). Raises AnalyzerError on a cycle."""
+    graph = model.graph
+    resolver = DimResolver()
+    factory = ViewFactory(resolver, opset_map(model))
+    factory.add_graph(graph)
+    warnings: list[str] = []
+
+    G = nx.DiGraph()
+    names = unique_names(graph.node)
+    producer: dict[str, int] = {}
+    for i, node in enumerate(graph.node):
+        for out in node.output:
+            if out:
+                if out in producer:
+                    raise AnalyzerError(
+                        f"tensor {out!r} is produced twice (by {names[producer[out]]!r} and {names[i]!r}): not a valid graph"
+                    )
+                producer[out] = i
+    graph_inputs = {v.name for v in graph.input} - factory.weights
+    known = set(producer) | graph_inputs | factory.weights
+
+    dangling: list[str] = []
+    for i, node in enumerate(graph.node):
+        G.add_node(i, view=factory.node(node, names[i]), module=module_path(node), proto=node)
+        consumed = [n for n in node.input if n]
+        for _, body in subgraphs(node):
+            consumed.extend(sorted(_outer_references(body)))
+        for name in consumed:
+            if name in producer:
+                u = producer[name]
+                if G.has_edge(u, i):
+                    if name not in G.edges[u, i]["tensors"]:
+                        G.edges[u, i]["tensors"].append(name)
+                else:
+                    G.add_edge(u, i, tensors=[name])
+            elif name not in known:
+                dangling.append(f"{name!r} (read by {names[i]!r})")
+    if dangling:
+        shown = ", ".join(dangling[:5]) + (f" and {len(dangling) - 5} more" if len(dangling) > 5 else "")
+        warnings.append(f"dangling tensor names, produced by no node and not inputs or initializers: {shown}")
+
+    try:
+        # The file's own order when it is a valid topological order (ONNX requires it), else a stable sort.
+        order = list(nx.lexicographical_topological_sort(G))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(G)
+        path = " -> ".join(names[u] for u, _ in cycle) + f" -> {names[cycle[0][0]]}"
+        raise AnalyzerError(f"the graph has a cycle: {path}") from None
+
+    G.graph.update(
+        inputs={n: factory.tensor(n) for n in (v.name for v in graph.input) if n in graph_inputs},
+        outputs=[v.name for v in graph.output],
+        order=order,
+        producer=producer,
+        weights={n: factory.tensor(n) for n in factory.weights},
+        factory=factory,
+        resolver=resolver,
+        warnings=warnings,
+    )
+    return G

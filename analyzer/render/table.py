@@ -1,0 +1,75 @@
+"""The terminal view: a rich table per node, totals, per-op summary, top-10s, conv-vs-FC share."""
+
+from __future__ import annotations
+
+import io
+
+from analyzer import units
+from analyzer.summary import TOP_METRICS, category_shares, headline, top_nodes
+
+
+def render(report, *, max_rows: int = 0, color: bool = False, width: int | None = None, **_: object) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=io.StringIO(), force_terminal=color, color_system="auto" if color else None,
+                      width=width or 160, record=False)
+    summary = Table(show_header=False, box=None, pad_edge=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    for key, value in headline(report):
+        summary.add_row(key, value)
+    console.print(summary)
+
+    nodes = Table(title="Nodes (execution order)", title_justify="left", header_style="bold")
+    for col, justify in (("#", "right"), ("name", "left"), ("op", "left"), ("output", "left"), ("params", "right"),
+                         ("MACs", "right"), ("FLOPs", "right"), ("activations", "right"), ("live after", "right"),
+                         ("RF", "left")):
+        nodes.add_column(col, justify=justify, overflow="fold")
+    shown = report.nodes if max_rows <= 0 else report.nodes[:max_rows]
+    for i, n in enumerate(shown):
+        nodes.add_row(
+            str(i), n.name, n.op_type + ("" if n.supported else " *"), ", ".join(units.shape(o.shape) for o in n.outputs),
+            f"{n.params:,}", f"{n.macs:,}", f"{n.flops:,}", units.nbytes(n.activation_bytes), units.nbytes(n.live_bytes),
+            units.receptive_field(n.receptive_field),
+        )
+    t = report.totals
+    nodes.add_section()
+    nodes.add_row("", "total", "", "", f"{t.params:,}", f"{t.macs:,}", f"{t.flops:,}", units.nbytes(t.activation_bytes),
+                  f"peak {units.nbytes(t.peak_memory_bytes)}", "")
+    if len(shown) < len(report.nodes):
+        nodes.caption = f"{len(report.nodes) - len(shown)} more nodes not shown (--max-rows)"
+    console.print(nodes)
+
+    ops = Table(title="By op type", title_justify="left", header_style="bold")
+    for col in ("op", "count", "params", "MACs", "FLOPs"):
+        ops.add_column(col, justify="left" if col == "op" else "right")
+    for op, s in report.by_op_type.items():
+        ops.add_row(op, str(s.count), f"{s.params:,}", f"{s.macs:,}", f"{s.flops:,}")
+    console.print(ops)
+
+    for metric in TOP_METRICS:
+        top = Table(title=f"Top 10 by {metric}", title_justify="left", header_style="bold")
+        for col in ("name", "op", metric, "share"):
+            top.add_column(col, justify="right" if col in (metric, "share") else "left")
+        total = sum(getattr(n, metric) for n in report.nodes) or 1
+        for n in top_nodes(report, metric):
+            value = getattr(n, metric)
+            top.add_row(n.name, n.op_type, units.nbytes(value) if metric.endswith("bytes") else f"{value:,}",
+                        units.percent(value / total))
+        console.print(top)
+
+    share = Table(title="Conv vs fully connected", title_justify="left", header_style="bold")
+    for col in ("layers", "params", "share", "MACs", "share"):
+        share.add_column(col, justify="left" if col == "layers" else "right")
+    for s in category_shares(report):
+        share.add_row(s.category, f"{s.params:,}", units.percent(s.params_share), f"{s.macs:,}", units.percent(s.macs_share))
+    console.print(share)
+
+    if report.unsupported_ops:
+        console.print("[bold]Unsupported ops[/bold] (no counting rule, counted as 0, marked * above):")
+        for u in report.unsupported_ops:
+            console.print(f"  {u.op_type} ({u.domain or 'ai.onnx'}): {u.count} node(s)")
+    for w in report.warnings:
+        console.print(f"warning: {w}", markup=False, highlight=False)
+    return console.file.getvalue()

@@ -1,0 +1,149 @@
+"""Input binding and shape inference.
+
+``--dim batch=8`` binds a symbolic dim wherever it appears, ``--input-shape NAME:1x3x224x224``
+overrides one input, and ``--batch N`` binds the leading dim of inputs whose batch is symbolic.
+Then onnx shape inference (with data propagation) fills in every value's shape. Symbolic dims that
+stay unbound are kept symbolic in the graph and evaluated as 1 by the counting rules; the report
+lists them under ``assumed_dims``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import onnx
+
+from analyzer.errors import AnalyzerError
+
+
+@dataclass
+class Binding:
+    dims: dict[str, int] = field(default_factory=dict)
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    batch: int | None = None
+
+
+def parse_dim_options(items: list[str] | None) -> dict[str, int]:
+    """``["batch=8", "seq=128"]`` -> ``{"batch": 8, "seq": 128}``."""
+    dims: dict[str, int] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise AnalyzerError(f"bad --dim {item!r}: expected NAME=POSITIVE_INT, e.g. batch=8")
+        dims[name.strip()] = int(value)
+    return dims
+
+
+def parse_shape(text: str) -> list[int]:
+    """``"1x3x224x224"`` (or ``1,3,224,224``) -> ``[1, 3, 224, 224]``."""
+    parts = text.replace(",", "x").lower().split("x")
+    if not text or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise AnalyzerError(f"bad shape {text!r}: expected positive integers joined by 'x', e.g. 1x3x224x224")
+    return [int(p) for p in parts]
+
+
+def parse_input_shape_options(items: list[str] | None) -> dict[str, list[int]]:
+    """``["input:1x3x224x224"]`` -> ``{"input": [1, 3, 224, 224]}``; a bare shape applies to the only input."""
+    shapes: dict[str, list[int]] = {}
+    for item in items or []:
+        name, sep, shape = item.rpartition(":")
+        shapes[name if sep else ""] = parse_shape(shape if sep else item)
+    return shapes
+
+
+def _graph_inputs(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    initializers = {t.name for t in graph.initializer}
+    return [v for v in graph.input if v.name not in initializers]
+
+
+def _set_dims(value: onnx.ValueInfoProto, shape: list[int]) -> None:
+    tensor_shape = value.type.tensor_type.shape
+    del tensor_shape.dim[:]
+    for d in shape:
+        tensor_shape.dim.add().dim_value = d
+
+
+def apply_binding(model: onnx.ModelProto, binding: Binding) -> list[str]:
+    """Bind dims and input shapes in place (on the analyzer's private copy); returns warnings."""
+    warnings: list[str] = []
+    graph = model.graph
+    inputs = _graph_inputs(graph)
+    by_name = {v.name: v for v in inputs}
+    for name, shape in binding.input_shapes.items():
+        if name == "":
+            if len(inputs) != 1:
+                raise AnalyzerError(
+                    f"--input-shape without a name needs a model with one input; this one has {len(inputs)}: "
+                    f"{', '.join(by_name)} (use NAME:SHAPE)"
+                )
+            name = inputs[0].name
+        if name not in by_name:
+            raise AnalyzerError(f"--input-shape names {name!r}, which is not an input (inputs: {', '.join(by_name)})")
+        value = by_name[name]
+        old_rank = len(value.type.tensor_type.shape.dim)
+        if value.type.tensor_type.HasField("shape") and old_rank != len(shape):
+            raise AnalyzerError(f"--input-shape {name}: rank {len(shape)} given, the model's input has rank {old_rank}")
+        _set_dims(value, shape)
+
+    if binding.dims:
+        known = {d.dim_param for v in inputs for d in v.type.tensor_type.shape.dim if d.dim_param}
+        unknown = set(binding.dims) - known
+        if unknown:
+            listing = ", ".join(sorted(known)) or "none"
+            raise AnalyzerError(f"--dim {', '.join(sorted(unknown))}: no such symbolic dim (the inputs have: {listing})")
+        for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+            for d in value.type.tensor_type.shape.dim:
+                if d.dim_param in binding.dims:
+                    d.dim_value = binding.dims[d.dim_param]
+
+    if binding.batch is not None:
+        if binding.batch < 1:
+            raise AnalyzerError(f"--batch must be positive, got {binding.batch}")
+        for value in inputs:
+            dims = value.type.tensor_type.shape.dim
+            if not dims:
+                continue
+            if dims[0].HasField("dim_value"):
+                if dims[0].dim_value != binding.batch:
+                    warnings.append(
+                        f"input {value.name!r} has a fixed batch of {dims[0].dim_value}; "
+                        f"--batch {binding.batch} scales only the training-memory estimate"
+                    )
+                continue
+            symbol = dims[0].dim_param
+            dims[0].dim_value = binding.batch
+            if symbol:  # the same symbol elsewhere (outputs) is the same batch
+                for other in list(graph.output) + list(graph.value_info):
+                    for d in other.type.tensor_type.shape.dim:
+                        if d.dim_param == symbol:
+                            d.dim_value = binding.batch
+    return warnings
+
+
+def infer_shapes(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """Run onnx shape inference with data propagation; never raise on a model that cannot be fully inferred."""
+    warnings: list[str] = []
+    # Declared value_info can be stale or contradict the bound inputs; inference re-derives it.
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    del work.graph.value_info[:]
+    # Declared output shapes would win over what the bound inputs imply; keep them only as a fall-back.
+    declared = {}
+    for value in work.graph.output:
+        if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape"):
+            declared[value.name] = onnx.TypeProto()
+            declared[value.name].CopyFrom(value.type)
+            value.type.tensor_type.ClearField("shape")
+    for attempt in ({"data_prop": True}, {"data_prop": False}):
+        try:
+            inferred = onnx.shape_inference.infer_shapes(work, strict_mode=False, **attempt)
+        except Exception as e:  # onnx raises InferenceError, ValidationError, RuntimeError...
+            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            warnings.append(f"shape inference failed ({'with' if attempt['data_prop'] else 'without'} data propagation): {message}")
+            continue
+        for value in inferred.graph.output:
+            if value.name in declared and not value.type.tensor_type.HasField("shape"):
+                value.type.CopyFrom(declared[value.name])
+        return inferred, warnings
+    warnings.append("continuing with the shapes declared in the model only")
+    return model, warnings

@@ -1,0 +1,1 @@
+"""Architecture factories in plain ``torch.nn`` (imported only when a model is built)."""

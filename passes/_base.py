@@ -1,0 +1,247 @@
+"""The rewrite-pass framework on :mod:`onnx_ir.passes`.
+
+A :class:`RewritePass` is a functional pass (the input model is never changed — that is what makes a
+failing pass's roll-back free): it clones the model, selects targets (the pass's pattern plus a user
+filter: node names or regexes, op attributes, minimum MACs from the analyzer), rewrites each target or
+records why not, runs shape inference, fills in the analyzer's params/MACs per target and verifies the
+result (:mod:`passes._verify`). A pass claiming exactness, or given ``max_error``, raises
+:class:`~passes._records.PassFailed` when the verified output error exceeds its tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import onnx_ir as ir
+
+from analyzer.errors import AnalyzerError
+from passes._records import PassFailed, RewriteResult, Skip, TargetRecord
+from passes._verify import ModelRun, VerifyOptions, verify_rewrite
+
+EXACT_OUTPUT_TOLERANCE = 1e-4  # relative L2 output error of an exact rewrite: float32 rounding through a deep net
+EXACT_WEIGHT_TOLERANCE = 1e-5  # relative Frobenius error of an exact factorization (computed in float64)
+
+Progress = Callable[[str, int, int, str], None]  # (pass name, index, total, node name)
+
+
+def costs(model: ir.Model) -> Any:
+    """The analyzer's report for ``model`` (params, MACs, peak memory per node and in total)."""
+    import analyzer
+
+    return analyzer.inspect(ir.serde.serialize_model(model))
+
+
+def choose_rank(
+    singular_values: np.ndarray,
+    *,
+    rank: int | None = None,
+    rank_ratio: float | None = None,
+    energy: float | None = None,
+    max_error: float | None = None,
+) -> int:
+    """Rank from the singular values ``s`` of an unfolding (full rank ``n = len(s)``).
+
+    ``rank``: ``min(rank, n)``; ``rank_ratio``: ``ceil(ratio * n)``; ``energy``: the smallest ``r`` with
+    ``sum(s[:r]**2) >= energy * sum(s**2)``; ``max_error``: the smallest ``r`` with
+    ``sqrt(sum(s[r:]**2) / sum(s**2)) <= max_error`` (Eckart–Young: that is the relative error of the
+    best rank-``r`` approximation). Never below 1.
+    """
+    n = len(singular_values)
+    power = np.asarray(singular_values, dtype=np.float64) ** 2
+    total = float(power.sum())
+    if rank is not None:
+        return max(1, min(rank, n))
+    if rank_ratio is not None:
+        return max(1, min(n, math.ceil(rank_ratio * n - 1e-9)))
+    if total == 0:
+        return 1
+    kept = np.cumsum(power) / total  # kept[r - 1] = energy of the first r
+    if energy is not None:
+        return max(1, min(n, int(np.searchsorted(kept, energy - 1e-12)) + 1))
+    if max_error is not None:
+        tail = np.maximum(1.0 - kept, 0.0)  # tail[r - 1] = relative squared error at rank r
+        ok = np.nonzero(np.sqrt(tail) <= max_error)[0]
+        return max(1, int(ok[0]) + 1 if len(ok) else n)
+    return n
+
+
+def check_rank_options(name: str, options: Mapping[str, Any], *, default_ratio: float | None = 0.5) -> dict[str, Any]:
+    """Validate ``rank``/``rank_ratio``/``energy``/``max_error``; at most one of the first three."""
+    given = {k: v for k, v in options.items() if v is not None}
+    selectors = [k for k in ("rank", "rank_ratio", "energy") if k in given]
+    if len(selectors) > 1:
+        raise AnalyzerError(f"{name}: give one of rank, rank_ratio, energy (got {', '.join(selectors)})")
+    if "rank" in given and (not isinstance(given["rank"], int) or given["rank"] < 1):
+        raise AnalyzerError(f"{name}: rank must be a positive integer, got {given['rank']!r}")
+    for key in ("rank_ratio", "energy"):
+        if key in given and not 0 < given[key] <= 1:
+            raise AnalyzerError(f"{name}: {key} must be in (0, 1], got {given[key]}")
+    if "max_error" in given and not given["max_error"] >= 0:
+        raise AnalyzerError(f"{name}: max_error must be >= 0, got {given['max_error']}")
+    if not selectors and "max_error" not in given and default_ratio is not None:
+        given["rank_ratio"] = default_ratio
+    return given
+
+
+class NodeFilter:
+    """The user's choice of targets: ``nodes`` (names or regexes matched in full against the node name or
+    its torch module path), ``attrs`` (attribute values that must match, e.g. ``{"kernel_shape": [5, 5]}``)
+    and ``min_macs`` (the node's MACs in the analyzer's report)."""
+
+    def __init__(self, nodes: str | Iterable[str] | None = None, attrs: Mapping[str, Any] | None = None,
+                 min_macs: int | None = None):
+        patterns = [nodes] if isinstance(nodes, str) else list(nodes or [])
+        try:
+            self.patterns = [(p, re.compile(p)) for p in patterns]
+        except re.error as e:
+            raise AnalyzerError(f"nodes: bad regular expression: {e}") from e
+        self.attrs = dict(attrs or {})
+        self.min_macs = min_macs
+
+    @property
+    def explicit(self) -> bool:
+        return bool(self.patterns or self.attrs)
+
+    def matches_name(self, node: ir.Node) -> bool:
+        if not self.patterns:
+            return True
+        labels = [node.name or ""] + [v for k, v in node.metadata_props.items() if "name_scope" in k or k == "module"]
+        return any(label == p or rx.fullmatch(label) for p, rx in self.patterns for label in labels)
+
+    def matches_attrs(self, node: ir.Node) -> bool:
+        for key, want in self.attrs.items():
+            attr = node.attributes.get(key)
+            have = None if attr is None else attr.value
+            if isinstance(have, (list, tuple)) and not isinstance(want, (list, tuple)):
+                want = [want] * len(have)  # kernel_shape=5 means 5x5
+            if (list(have) if isinstance(have, (list, tuple)) else have) != (list(want) if isinstance(want, (list, tuple)) else want):
+                return False
+        return True
+
+    def describe(self) -> str:
+        parts = [f"nodes={'|'.join(p for p, _ in self.patterns)}"] if self.patterns else []
+        return ", ".join(parts + [f"{k}={v}" for k, v in self.attrs.items()]) or "all nodes"
+
+
+class RewritePass(ir.passes.FunctionalPass):
+    """Base of the rewrites: subclasses set ``name`` and ``op_types`` and implement ``_try_rewrite``."""
+
+    name = "rewrite"
+    op_types: tuple[str, ...] = ("Conv",)
+
+    def __init__(self, *, nodes: str | Iterable[str] | None = None, attrs: Mapping[str, Any] | None = None,
+                 min_macs: int | None = None, max_error: float | None = None,
+                 verify: VerifyOptions | None = None, progress: Progress | None = None):
+        self.filter = NodeFilter(nodes, attrs, min_macs)
+        self.max_error = max_error
+        self.verify_options = verify or VerifyOptions()
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.filter.describe()})"
+
+    @property
+    def exact(self) -> bool:
+        """Whether the pass must reproduce its input exactly (within float rounding)."""
+        return False
+
+    def _try_rewrite(self, graph: ir.Graph, node: ir.Node) -> TargetRecord | Skip:
+        raise NotImplementedError
+
+    def call(self, model: ir.Model) -> RewriteResult:
+        return self.apply(model)
+
+    def apply(self, model: ir.Model, previous: RewriteResult | None = None) -> RewriteResult:
+        """Run the pass on a copy of ``model``; ``previous`` (the result that produced ``model``) supplies
+        the cost report and the reference outputs so they are not computed twice."""
+        report_before = previous.report_after if previous is not None and previous.report_after else costs(model)
+        work = model.clone()
+        records, new_values = self._rewrite_all(work.graph, report_before)
+        modified = any(r.rewritten for r in records)
+        result = RewriteResult(work, modified, self.name, records, report_before=report_before)
+        if not modified:
+            result.report_after = report_before
+            result.run_after = previous.run_after if previous is not None else None
+            return result
+        ir.passes.common.ShapeInferencePass()(work)
+        reference = previous.run_after if previous is not None else None
+        result.verification, result.run_after = verify_rewrite(model, work, new_values, self.verify_options, reference)
+        if result.verification.structural_failure is None:
+            result.report_after = costs(work)
+            _fill_costs(records, report_before, result.report_after)
+        failure = result.verification.structural_failure or self._tolerance_failure(result)
+        if failure:
+            result.verification.failure = failure
+            raise PassFailed(f"{self.name}: {failure}; pass rolled back", result)
+        return result
+
+    def _candidates(self, graph: ir.Graph, report: Any) -> list[ir.Node]:
+        macs = {n.name: n.macs for n in report.nodes} if report is not None else {}
+        chosen = [n for n in graph if self.filter.matches_name(n) and self.filter.matches_attrs(n)]
+        if self.filter.explicit and not chosen:
+            raise AnalyzerError(f"{self.name}: no node matches {self.filter.describe()}")
+        chosen = [n for n in chosen if n.op_type in self.op_types]
+        if self.filter.min_macs is not None:
+            chosen = [n for n in chosen if macs.get(n.name, 0) >= self.filter.min_macs]
+        return chosen
+
+    def _rewrite_all(self, graph: ir.Graph, report: Any) -> tuple[list[TargetRecord], list[ir.Value]]:
+        candidates = self._candidates(graph, report)
+        records: list[TargetRecord] = []
+        new_values: list[ir.Value] = []
+        unsupported: list[str] = []
+        for i, node in enumerate(candidates):
+            if self.progress is not None:
+                self.progress(self.name, i, len(candidates), node.name)
+            outcome = self._try_rewrite(graph, node)
+            if isinstance(outcome, Skip):
+                records.append(TargetRecord(node.name, node.op_type, False, outcome.reason))
+                if outcome.unsupported:
+                    unsupported.append(f"{node.name}: {outcome.reason}")
+                continue
+            records.append(outcome)
+            new_values += [v for n in outcome.new_nodes for v in _outputs_of(graph, n)]
+        if self.filter.explicit and records and len(unsupported) == len(records):
+            raise AnalyzerError(f"{self.name}: no selected node can be rewritten ({unsupported[0]})")
+        if self.filter.explicit and not candidates:
+            raise AnalyzerError(f"{self.name}: {self.filter.describe()} selects no {'/'.join(self.op_types)} node")
+        return records, new_values
+
+    def _tolerance_failure(self, result: RewriteResult) -> str | None:
+        comparison = result.verification.comparison if result.verification else None
+        measured = comparison.relative_l2_error if comparison is not None else float("nan")
+        if self.exact:
+            bad = [r for r in result.rewritten if r.weight_error is not None and r.weight_error > EXACT_WEIGHT_TOLERANCE]
+            if bad:
+                return f"exact rewrite of {bad[0].node} has weight error {bad[0].weight_error:.3g}"
+            if not measured <= EXACT_OUTPUT_TOLERANCE:
+                return f"output relative L2 error {measured:.3g} exceeds the exact tolerance {EXACT_OUTPUT_TOLERANCE:g}"
+        if self.max_error is not None:
+            bad = [r for r in result.rewritten if r.weight_error is not None and r.weight_error > self.max_error]
+            if bad:
+                return f"{bad[0].node}: weight error {bad[0].weight_error:.3g} exceeds max_error={self.max_error:g}"
+            if not measured <= self.max_error:
+                return f"output relative L2 error {measured:.3g} exceeds max_error={self.max_error:g}"
+        return None
+
+
+def _outputs_of(graph: ir.Graph, node_name: str) -> list[ir.Value]:
+    return [v for n in graph if n.name == node_name for v in n.outputs]
+
+
+def _fill_costs(records: list[TargetRecord], before: Any, after: Any) -> None:
+    old = {n.name: n for n in before.nodes}
+    new = {n.name: n for n in after.nodes}
+    for record in records:
+        if record.node in old:
+            record.old_params, record.old_macs = old[record.node].params, old[record.node].macs
+        if record.rewritten and all(n in new for n in record.new_nodes):
+            record.new_params = sum(new[n].params for n in record.new_nodes)
+            record.new_macs = sum(new[n].macs for n in record.new_nodes)
+
+
+__all__ = ["RewritePass", "NodeFilter", "choose_rank", "check_rank_options", "costs", "ModelRun"]

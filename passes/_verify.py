@@ -1,0 +1,154 @@
+"""Verification run after every pass that changed the model.
+
+1. ``onnx.checker.check_model(full_check=True)`` on the rewritten model;
+2. every value the pass created has a type and a shape after shape inference;
+3. onnxruntime loads the model (``analyzer.runtime.create_session``, CPU);
+4. the rewritten model and the pass's input model run on the same inputs — ``samples`` random draws
+   (seeds ``seed``, ``seed + 1``, ...) or the user's ``.npy``/``.npz`` — and the outputs are compared
+   with :func:`analyzer.numerics.compare_outputs` (max abs error, relative L2, cosine, top-1).
+
+Models whose weights exceed :data:`EXTERNAL_DATA_BYTES` are checked and loaded from a temporary
+directory with external data (protobuf cannot serialize more than 2 GB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx_ir as ir
+
+from analyzer.errors import AnalyzerError
+from analyzer.numerics import Comparison, compare_outputs
+
+EXTERNAL_DATA_BYTES = 1_800_000_000  # below protobuf's 2 GiB message limit, with room for the graph
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    samples: int = 2  # random input draws
+    seed: int = 0
+    inputs: str | None = None  # .npy/.npz file; replaces the random draws
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise AnalyzerError(f"verification needs at least one sample, got samples={self.samples}")
+
+
+@dataclass
+class ModelRun:
+    """Inputs fed and outputs produced, one dict per sample; reused by the next pass as its reference."""
+
+    options: VerifyOptions
+    feeds: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+
+
+@dataclass
+class Verification:
+    checker_error: str | None = None
+    missing_shapes: list[str] = field(default_factory=list)  # new values without a type or shape
+    load_error: str | None = None
+    comparison: Comparison | None = None
+    failure: str | None = None  # set by the pass when a tolerance is exceeded
+
+    @property
+    def structural_failure(self) -> str | None:
+        if self.checker_error:
+            return f"onnx.checker rejects the rewritten model: {self.checker_error}"
+        if self.missing_shapes:
+            return f"shape inference left {len(self.missing_shapes)} new value(s) without a shape: {self.missing_shapes[0]}"
+        if self.load_error:
+            return self.load_error
+        return None
+
+    @property
+    def passed(self) -> bool:
+        return self.structural_failure is None and self.failure is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "checker": self.checker_error or "ok",
+            "missing_shapes": list(self.missing_shapes),
+            "onnxruntime": self.load_error or "ok",
+            "comparison": None if self.comparison is None else self.comparison.to_dict(),
+            "failure": self.failure or self.structural_failure,
+        }
+
+
+def initializer_bytes(model: ir.Model) -> int:
+    return sum(v.const_value.nbytes for v in model.graph.initializers.values() if v.const_value is not None)
+
+
+@contextlib.contextmanager
+def loadable(model: ir.Model) -> Iterator[Any]:
+    """Yield the model as a ModelProto, or as a file path (with external data) when it is too big."""
+    if initializer_bytes(model) < EXTERNAL_DATA_BYTES:
+        yield ir.serde.serialize_model(model)
+        return
+    with tempfile.TemporaryDirectory(prefix="analyzer-verify-") as tmp:
+        path = Path(tmp) / "model.onnx"
+        ir.save(model, path, external_data="model.onnx.data")
+        yield path
+
+
+def _session(source: Any) -> Any:
+    from analyzer.runtime import create_session
+
+    data = str(source) if isinstance(source, Path) else source.SerializeToString()
+    return create_session(data, provider="cpu").session
+
+
+def _run(session: Any, options: VerifyOptions, feeds: list[dict[str, Any]] | None) -> ModelRun:
+    from analyzer.runtime import load_inputs, make_inputs
+
+    if feeds is None:
+        if options.inputs:
+            feeds = [load_inputs(options.inputs, session)]
+        else:
+            feeds = [make_inputs(session, seed=options.seed + i)[0] for i in range(options.samples)]
+    names = [o.name for o in session.get_outputs()]
+    outputs = [dict(zip(names, session.run(None, feed))) for feed in feeds]
+    return ModelRun(options, feeds, outputs)
+
+
+def run_model(model: ir.Model, options: VerifyOptions, feeds: list[dict[str, Any]] | None = None) -> ModelRun:
+    """Run ``model`` on ``feeds`` (or on inputs made from ``options``) and keep the outputs."""
+    with loadable(model) as source:
+        session = _session(source)
+    return _run(session, options, feeds)
+
+
+def verify_rewrite(
+    before: ir.Model,
+    after: ir.Model,
+    new_values: list[ir.Value],
+    options: VerifyOptions,
+    reference: ModelRun | None = None,
+) -> tuple[Verification, ModelRun | None]:
+    """Check ``after`` structurally and numerically against ``before``; returns the run of ``after``."""
+    import onnx
+
+    verification = Verification()
+    verification.missing_shapes = [v.name for v in new_values if v.type is None or v.shape is None]
+    with loadable(after) as source:
+        try:
+            onnx.checker.check_model(source if isinstance(source, onnx.ModelProto) else str(source), full_check=True)
+        except Exception as e:  # checker raises ValidationError, InferenceError and others
+            verification.checker_error = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            return verification, None
+        try:
+            session_after = _session(source)
+        except AnalyzerError as e:
+            verification.load_error = str(e)
+            return verification, None
+    if reference is None or reference.options != options:
+        reference = run_model(before, options)
+    run_after = _run(session_after, options, reference.feeds)
+    verification.comparison = compare_outputs(reference.outputs, run_after.outputs)
+    return verification, run_after

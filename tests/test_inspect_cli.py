@@ -1,0 +1,109 @@
+"""`analyzer inspect` as a user runs it: formats, output files, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+
+from analyzer.cli import main
+from tests.test_pipeline import conv_relu_fc
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    path = tmp_path / "tiny.onnx"
+    onnx.save(conv_relu_fc(), path)
+    return path
+
+
+def test_table_shows_nodes_totals_and_summaries(tiny, capsys):
+    assert main(["inspect", str(tiny)]) == 0
+    out = capsys.readouterr().out
+    for fragment in ("conv1", "Top 10 by macs", "By op type", "Conv vs fully connected", f"{8 * 32 * 32 * 27 + 2048 * 10:,}"):
+        assert fragment in out
+
+
+def test_json_to_stdout_is_the_report(tiny, capsys):
+    assert main(["inspect", str(tiny), "--format", "json", "--dim", "N=2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == "analyzer.report/1"
+    assert data["totals"]["macs"] == 2 * (8 * 32 * 32 * 27 + 2048 * 10)
+    assert data["model"]["path"] == str(tiny)
+
+
+def test_csv_has_one_row_per_node(tiny, capsys):
+    assert main(["inspect", str(tiny), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["name"] for r in rows] == ["conv1", "relu1", "pool1", "flat", "fc"]
+    assert int(rows[0]["macs"]) == 8 * 32 * 32 * 27
+
+
+@pytest.mark.parametrize("fmt, marker", [("markdown", "| params |"), ("html", "<table class='sortable'>")])
+def test_markdown_and_html_written_atomically_to_a_file(tiny, tmp_path, fmt, marker):
+    out = tmp_path / f"report.{fmt}"
+    assert main(["inspect", str(tiny), "--format", fmt, "-o", str(out)]) == 0
+    assert marker in out.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["tiny.onnx", out.name])  # no temp file left
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "random.onnx").write_bytes(os.urandom(4096))
+    good = conv_relu_fc().SerializeToString()
+    (tmp_path / "truncated.onnx").write_bytes(good[: len(good) // 2])
+    (tmp_path / "a_directory.onnx").mkdir()
+    return {
+        "missing": tmp_path / "missing.onnx",
+        "directory": tmp_path / "a_directory.onnx",
+        "empty": tmp_path / "empty.onnx",
+        "random bytes": tmp_path / "random.onnx",
+        "truncated": tmp_path / "truncated.onnx",
+    }
+
+
+def test_bad_inputs_give_one_line_and_exit_2_without_touching_the_file(tmp_path):
+    for label, path in _bad_inputs(tmp_path).items():
+        before = path.read_bytes() if path.is_file() else None
+        proc = subprocess.run([sys.executable, "-m", "analyzer.cli", "inspect", str(path)], capture_output=True,
+                              text=True, cwd=REPO)
+        assert proc.returncode == 2, (label, proc.stderr)
+        assert "Traceback" not in proc.stderr, label
+        assert len(proc.stderr.strip().splitlines()) == 1, (label, proc.stderr)
+        assert proc.stdout == "", label
+        if before is not None:
+            assert path.read_bytes() == before, label
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--dim", "N"], "bad --dim"),
+        (["--input-shape", "x:1x3xfoo"], "bad shape"),
+        (["--format", "json", "-o", "/nonexistent-dir/report.json"], "does not exist"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tiny, capsys, args, fragment):
+    assert main(["inspect", str(tiny), *args]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_and_inspect_do_not_import_torch_or_onnxruntime(tiny):
+    code = (
+        "import sys; from analyzer.cli import main; "
+        f"main(['inspect', {str(tiny)!r}, '--format', 'json', '-o', {str(tiny.with_suffix('.json'))!r}]); "
+        "bad = [m for m in ('torch', 'onnxruntime', 'exporters', 'passes') if m in sys.modules]; "
+        "print(','.join(bad)); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
