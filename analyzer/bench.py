@@ -45,6 +45,7 @@ class BenchOptions:
     cudnn_conv_algo_search: str = "EXHAUSTIVE"
     seed: int = 0
     verbose: bool = False
+    session_config: dict[str, str] = field(default_factory=dict)  # onnxruntime session config entries
 
     def validate(self) -> None:
         """One-line errors for counts a user typed wrong."""
@@ -108,28 +109,29 @@ def _timed_plain(session: Any, feeds: dict[str, np.ndarray]) -> Callable[[], flo
     return run_once
 
 
-def _timed_io_binding(session: Any, feeds: dict[str, np.ndarray], device: str) -> Callable[[], float]:
-    """Inputs copied once to ``device``; outputs bound there; each iteration ends synchronised."""
-    import onnxruntime as ort
+class _IoBoundRun:
+    """Inputs copied once to ``device``; outputs bound there; each timed iteration ends synchronised."""
 
-    binding = session.io_binding()
-    device_inputs = []  # keep the OrtValues alive as long as the binding
-    for name, array in feeds.items():
-        value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), device, 0)
-        device_inputs.append(value)
-        binding.bind_ortvalue_input(name, value)
-    for output in session.get_outputs():
-        binding.bind_output(output.name, device)
-    binding.synchronize_inputs()
+    def __init__(self, session: Any, feeds: dict[str, np.ndarray], device: str) -> None:
+        import onnxruntime as ort
 
-    def run_once() -> float:
+        self.session = session
+        self.binding = session.io_binding()
+        # the OrtValues stay referenced here for as long as the binding uses them
+        self.device_inputs = {
+            name: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), device, 0) for name, array in feeds.items()
+        }
+        for name, value in self.device_inputs.items():
+            self.binding.bind_ortvalue_input(name, value)
+        for output in session.get_outputs():
+            self.binding.bind_output(output.name, device)
+        self.binding.synchronize_inputs()
+
+    def __call__(self) -> float:
         start = time.perf_counter()
-        session.run_with_iobinding(binding)
-        binding.synchronize_outputs()
+        self.session.run_with_iobinding(self.binding)
+        self.binding.synchronize_outputs()
         return time.perf_counter() - start
-
-    run_once.device_inputs = device_inputs  # type: ignore[attr-defined]
-    return run_once
 
 
 def prepare(
@@ -143,6 +145,7 @@ def prepare(
         threads=options.threads,
         cuda_options={"cudnn_conv_algo_search": options.cudnn_conv_algo_search},
         verbose=options.verbose,
+        session_config=options.session_config,
     )
     if feeds is not None:
         assumed = {}
@@ -153,7 +156,7 @@ def prepare(
     on_cuda = info.provider == runtime.CUDA
     use_binding = options.io_binding or on_cuda
     if use_binding:
-        run_once = _timed_io_binding(info.session, feeds, "cuda" if on_cuda else "cpu")
+        run_once = _IoBoundRun(info.session, feeds, "cuda" if on_cuda else "cpu")
     else:
         run_once = _timed_plain(info.session, feeds)
     label = "model" if isinstance(model, bytes) else Path(model).name
@@ -327,8 +330,9 @@ def result_from_samples(runner: Runner, options: BenchOptions, samples: list[flo
 
 
 def default_warmup(runner: Runner, options: BenchOptions) -> int:
+    """Warm-up runs including the first one that :func:`prepare` makes (so never below 1)."""
     if options.warmup is not None:
-        return options.warmup
+        return max(options.warmup, 1)
     return DEFAULT_WARMUP["cuda" if runner.on_cuda else "cpu"]
 
 
@@ -337,7 +341,8 @@ def benchmark(model: str | os.PathLike | bytes, options: BenchOptions | None = N
     options = options or BenchOptions()
     runner = prepare(model, options)
     budget = options.effective_time_budget
-    warmup_done = len(warm_up(runner, default_warmup(runner, options), budget))
+    # prepare() already ran once (to turn shape errors into one line): that run is the first warm-up
+    warmup_done = 1 + len(warm_up(runner, default_warmup(runner, options) - 1, budget))
     samples = measure(runner, iters=options.iters, time_budget=budget, max_iters=options.max_iters)
     return result_from_samples(runner, options, samples, warmup_done)
 

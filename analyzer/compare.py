@@ -1,12 +1,15 @@
 """A/B latency comparison of two models, with a verdict and gates a CI job can act on.
 
 Measurement: both models get the same inputs and the same warm-up; then rounds alternate them in a
-random order (seeded), each model running a block of iterations per round, so drift in machine load
-falls on both alike. Statistics over the per-iteration samples:
+random order (seeded), each model running a short block of iterations per round (about 2 ms of work,
+at least one iteration), so drift in machine load falls on both alike. The statistical unit is a
+block's median (iterations inside one block are not independent):
 
-- ratio = median(B) / median(A)  (< 1: B is faster)
-- ci = percentile bootstrap CI of that ratio (2000 resamples, 95%)
-- p_value = two-sided Mann–Whitney U (normal approximation, tie-corrected; :mod:`analyzer.stats`)
+- ratio = median over rounds of B's block medians / the same for A  (< 1: B is faster); with one
+  iteration per block this is the plain ratio of medians
+- ci = percentile bootstrap CI of that ratio over the block medians (2000 resamples, 95%)
+- p_value = two-sided Mann–Whitney U on the block medians (normal approximation, tie-corrected;
+  :mod:`analyzer.stats`)
 
 Verdict: "slower" when p_value < alpha, the CI lies entirely above 1 and ratio > 1 + min_effect;
 "faster" when p_value < alpha, the CI lies entirely below 1 and ratio < 1 - min_effect; otherwise
@@ -45,6 +48,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.stats import bootstrap_median_ratio_ci, mann_whitney_u
 
 DEFAULT_COMPARE_TIME_S = 10.0
+BLOCK_SECONDS = 0.002  # work per model per round
 VERDICTS = ("faster", "slower", "no significant difference")
 DELTA_METRICS = ("params", "macs", "flops", "peak_memory_bytes", "weight_bytes")
 
@@ -194,30 +198,27 @@ def _same_inputs(runner_a: Runner, runner_b: Runner) -> None:
 
 def _interleave(
     runner_a: Runner, runner_b: Runner, options: CompareOptions, per_iteration: float, seed: int
-) -> tuple[list[float], list[float], int]:
-    """Alternate A and B in random order per round; returns both sample lists and the rounds run."""
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Alternate A and B in random order per round; returns each model's blocks of samples, one per round."""
     rng = np.random.default_rng(seed)
     budget = options.time_budget
     bench = options.bench
-    if bench.iters is not None:
-        block = max(1, math.ceil(bench.iters / options.rounds))
-        target = bench.iters
-    else:
-        # blocks sized so that `rounds` rounds fill the budget; more rounds follow if time is left
-        block = max(1, int(budget / (options.rounds * max(per_iteration, 1e-9))))
-        target = bench.max_iters
-    samples = {"a": [], "b": []}
+    target = bench.iters if bench.iters is not None else bench.max_iters
+    # Short blocks (about BLOCK_SECONDS of work) so that load drift hits A and B alike; with --iters, at
+    # least `rounds` rounds. Under --time, rounds go on until the budget is spent.
+    block = max(1, min(math.ceil(target / options.rounds), round(BLOCK_SECONDS / max(per_iteration / 2, 1e-9))))
+    blocks: dict[str, list[list[float]]] = {"a": [], "b": []}
+    taken = {"a": 0, "b": 0}
     runners = {"a": runner_a, "b": runner_b}
     deadline = None if budget is None else time.perf_counter() + budget
-    rounds = 0
-    while min(len(samples["a"]), len(samples["b"])) < target:
+    while min(taken.values()) < target:
         for key in rng.permutation(["a", "b"]):
-            count = min(block, target - len(samples[key]))
-            samples[key] += [runners[key].run_once() for _ in range(count)]
-        rounds += 1
+            count = max(1, min(block, target - taken[key]))
+            blocks[key].append([runners[key].run_once() for _ in range(count)])
+            taken[key] += count
         if deadline is not None and time.perf_counter() >= deadline:
             break
-    return samples["a"], samples["b"], rounds
+    return blocks["a"], blocks["b"]
 
 
 def _outputs_check(runner_a: Runner, runner_b: Runner, tolerance: float) -> tuple[bool, dict[str, Any]]:
@@ -262,6 +263,10 @@ def analyzer_delta(model_a: Any, model_b: Any, input_shapes: dict[str, list[int]
     }
 
 
+def _label(model: str | os.PathLike | bytes) -> str:
+    return "model" if isinstance(model, bytes) else Path(model).name
+
+
 def compare(
     model_a: str | os.PathLike | bytes,
     model_b: str | os.PathLike | bytes,
@@ -277,15 +282,23 @@ def compare(
     _same_inputs(runner_a, runner_b)
     budget = options.time_budget
     warm_budget = None if budget is None else budget / 4
-    warm_a = warm_up(runner_a, default_warmup(runner_a, options.bench), warm_budget)
-    warm_b = warm_up(runner_b, default_warmup(runner_b, options.bench), warm_budget)
-    per_iteration = float(np.median(warm_a[-5:] or [0.0])) + float(np.median(warm_b[-5:] or [0.0]))
-    samples_a, samples_b, rounds = _interleave(runner_a, runner_b, options, per_iteration, seed)
-    result_a = result_from_samples(runner_a, options.bench, samples_a, len(warm_a))
-    result_b = result_from_samples(runner_b, options.bench, samples_b, len(warm_b))
-    ratio = result_b.stats.median / result_a.stats.median
-    ci = bootstrap_median_ratio_ci(samples_a, samples_b, resamples=options.bootstrap_resamples, seed=seed)
-    test = mann_whitney_u(samples_a, samples_b)
+    # prepare() made each model's first warm-up run; one more each gives a timing to size the blocks
+    warm_a = warm_up(runner_a, max(default_warmup(runner_a, options.bench) - 1, 1), warm_budget)
+    warm_b = warm_up(runner_b, max(default_warmup(runner_b, options.bench) - 1, 1), warm_budget)
+    per_iteration = float(np.median(warm_a[-5:])) + float(np.median(warm_b[-5:]))
+    blocks_a, blocks_b = _interleave(runner_a, runner_b, options, per_iteration, seed)
+    rounds = len(blocks_a)
+    samples_a = [x for block in blocks_a for x in block]
+    samples_b = [x for block in blocks_b for x in block]
+    result_a = result_from_samples(runner_a, options.bench, samples_a, 1 + len(warm_a))
+    result_b = result_from_samples(runner_b, options.bench, samples_b, 1 + len(warm_b))
+    # The unit of the statistics is a round's block median: iterations within a block share the
+    # machine's state (load bursts, clock), so treating them as independent would overstate significance.
+    units_a = [float(np.median(block)) for block in blocks_a]
+    units_b = [float(np.median(block)) for block in blocks_b]
+    ratio = float(np.median(units_b) / np.median(units_a))
+    ci = bootstrap_median_ratio_ci(units_a, units_b, resamples=options.bootstrap_resamples, seed=seed)
+    test = mann_whitney_u(units_a, units_b)
     verdict = decide_verdict(ratio, ci, test.p_value, options.alpha, options.min_effect)
     notes = []
     outputs_match, outputs = None, None
@@ -297,10 +310,10 @@ def compare(
     if options.analyze:
         try:
             delta = analyzer_delta(model_a, model_b, {k: list(v.shape) for k, v in runner_a.feeds.items()}, ratio)
-        except AnalyzerError as e:
+        except (AnalyzerError, ImportError) as e:
             notes.append(f"analyzer deltas unavailable: {e}")
-    if min(len(samples_a), len(samples_b)) < 20:
-        notes.append(f"only {min(len(samples_a), len(samples_b))} samples per model: the test has little power")
+    if rounds < 20:
+        notes.append(f"only {rounds} rounds: the test has little power (give more --time or --iters)")
     gates = evaluate_gates(
         verdict,
         ratio,
@@ -309,10 +322,9 @@ def compare(
         outputs_match=outputs_match,
         allow_output_mismatch=options.allow_output_mismatch,
     )
-    label = lambda m: "model" if isinstance(m, bytes) else Path(m).name  # noqa: E731
     return CompareResult(
-        model_a=label(model_a),
-        model_b=label(model_b),
+        model_a=_label(model_a),
+        model_b=_label(model_b),
         a=result_a,
         b=result_b,
         ratio=ratio,

@@ -467,15 +467,17 @@ def cost_stats_normalization(node: NodeView) -> Cost:
 
 
 def cost_lrn(node: NodeView) -> Cost:
-    """LRN: FLOPs = (size + 3) per element.
+    """LRN: FLOPs = (size + 5) per element.
 
-    size square-accumulates over the channel window, 1 for bias + alpha / size * sum (fused), 1 for
-    the pow by beta and 1 for the divide.
+    1 square, size adds over the channel window (as a pooling window counts kh·kw), 1 scale by
+    alpha / size, 1 add of the bias k, 1 pow by beta, 1 divide. This is exactly what the same rules give
+    for torch's decomposition (Mul, AveragePool [size,1,1], Mul, Add, Pow, Div), so an LRN op and its
+    exported decomposition cost the same.
     """
     size = node.attr("size")
     if size is None:
         raise _fail(node, "attribute 'size' is missing")
-    return Cost(0, (size + 3) * math.prod(_shape(node, 0, "X")))
+    return Cost(0, (size + 5) * math.prod(_shape(node, 0, "X")))
 
 
 def cost_softmax(node: NodeView) -> Cost:

@@ -31,7 +31,7 @@ Symbolic = tuple[int | str | None, ...]
 
 
 class DimResolver:
-    """Turns symbolic shapes into concrete ones, remembering every dim it had to assume."""
+    """Turns inferred shapes into concrete ones; counts the values whose shapes stayed unknown."""
 
     def __init__(self) -> None:
         self.assumed: dict[str, int] = {}
@@ -40,17 +40,13 @@ class DimResolver:
     def concrete(self, shape: Symbolic | None) -> tuple[int, ...] | None:
         if shape is None:
             return None
-        out = []
-        for d in shape:
-            if isinstance(d, int):
-                out.append(d)
-            elif isinstance(d, str):
-                self.assumed[d] = 1
-                out.append(1)
-            else:
-                self.anonymous += 1
-                out.append(1)
-        return tuple(out)
+        if all(isinstance(d, int) for d in shape):
+            return tuple(shape)
+        # The graph inputs are concrete by now (bound by the user or assumed 1 before inference), so a
+        # dim shape inference left symbolic ("unk__3") or blank is one it could not compute: the
+        # shape is unknown, never silently 1.
+        self.anonymous += 1
+        return None
 
 
 def _symbolic_shape(type_proto: onnx.TypeProto) -> tuple[int, Symbolic | None]:
@@ -154,6 +150,8 @@ class ViewFactory:
         self.resolver = resolver
         self.opsets = opsets
         self.types: dict[str, tuple[int, Symbolic | None]] = dict(parent.types) if parent else {}
+        # shapes to show when they differ from the ones counted with (symbolic run vs concrete run)
+        self.display: dict[str, Symbolic | None] = dict(parent.display) if parent else {}
         self.weights: set[str] = set(parent.weights) if parent else set()
         self.values: dict[str, Any] = dict(parent.values) if parent else {}
         self._tensors: dict[str, TensorView] = {}
@@ -186,7 +184,7 @@ class ViewFactory:
                 name=name,
                 shape=self.resolver.concrete(symbolic),
                 elem_type=elem_type,
-                symbolic_shape=symbolic,
+                symbolic_shape=self.display.get(name, symbolic),
                 is_initializer=name in self.weights,
                 value=self.values.get(name),
             )
@@ -221,11 +219,25 @@ def opset_map(model: onnx.ModelProto) -> dict[str, int]:
     return {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
 
 
-def build_graph(model: onnx.ModelProto) -> nx.DiGraph:
-    """The networkx graph of ``model`` (shapes already inferred). Raises AnalyzerError on a cycle."""
+def _display_shapes(graph: onnx.GraphProto) -> dict[str, Symbolic | None]:
+    shapes = {}
+    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+        _, shape = _symbolic_shape(value.type)
+        if shape is not None:
+            shapes[value.name] = shape
+    return shapes
+
+
+def build_graph(model: onnx.ModelProto, display: onnx.ModelProto | None = None) -> nx.DiGraph:
+    """The networkx graph of ``model`` (shapes already inferred). Raises AnalyzerError on a cycle.
+
+    ``display``: the same model inferred with symbolic input dims; its shapes are the ones reported.
+    """
     graph = model.graph
     resolver = DimResolver()
     factory = ViewFactory(resolver, opset_map(model))
+    if display is not None:
+        factory.display = _display_shapes(display.graph)
     factory.add_graph(graph)
     warnings: list[str] = []
 

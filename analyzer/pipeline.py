@@ -24,6 +24,18 @@ from analyzer.report import (
 # BatchNormalization's running statistics are buffers, not trainable parameters (torch counts them so too):
 # they count in weight bytes, not in params.
 NON_TRAINABLE_INPUTS = {("", "BatchNormalization"): {3, 4}}
+# int64 initializers are shapes, axes and indices (Reshape targets, Slice bounds), and rank-0 ones are
+# scalar constants (an LRN's alpha, a Pow's exponent): neither is a weight.
+INDEX_TYPES = {7}  # onnx.TensorProto.INT64
+
+
+def _is_weight(tensor) -> bool:
+    return (
+        tensor is not None
+        and tensor.is_initializer
+        and tensor.elem_type not in INDEX_TYPES
+        and tensor.shape != ()
+    )
 
 
 def inspect(
@@ -44,7 +56,7 @@ def inspect(
     """
     from analyzer.graph import build_graph
     from analyzer.loader import load_model
-    from analyzer.shapes import Binding, apply_binding, infer_shapes
+    from analyzer.shapes import Binding, apply_binding, bind_remaining_input_dims, has_symbolic_inputs, infer_shapes
 
     clock = _Clock(timings)
     loaded = load_model(source)
@@ -58,10 +70,19 @@ def inspect(
         model.CopyFrom(loaded.proto)
     warnings = list(loaded.warnings)
     warnings += apply_binding(model, Binding(dims or {}, input_shapes or {}, batch))
-    inferred, shape_warnings = infer_shapes(model)
+    symbolic, shape_warnings = infer_shapes(model)
     warnings += shape_warnings
+    assumed: dict[str, int] = {}
+    inferred = symbolic
+    if has_symbolic_inputs(model):
+        # counts come from concrete shapes (data propagation resolves dynamic Reshape chains);
+        # the symbolic run supplies the shapes the report shows
+        concrete_model, assumed = bind_remaining_input_dims(model)
+        inferred, concrete_warnings = infer_shapes(concrete_model)
+        warnings += [w for w in concrete_warnings if w not in shape_warnings]
     clock.lap("shape_inference")
-    G = build_graph(inferred)
+    G = build_graph(inferred, display=symbolic if inferred is not symbolic else None)
+    G.graph["resolver"].assumed.update(assumed)
     warnings += G.graph["warnings"]
     clock.lap("graph")
     report = annotate(G, inferred, loaded, warnings, batch=batch, optimizer=optimizer)
@@ -114,7 +135,7 @@ def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimi
         node_weights: dict[str, Any] = {}
         params = 0
         for k, t in enumerate(view.inputs):
-            if t is None or not t.is_initializer or t.name in node_weights:
+            if not _is_weight(t) or t.name in node_weights:
                 continue  # a weight read twice by one node counts once
             node_weights[t.name] = t
             if k not in skip:
@@ -157,7 +178,7 @@ def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimi
         warnings.append(f"cost unknown (unknown or inconsistent shapes) for {len(unknown_cost)} node(s), counted as 0: " + "; ".join(unknown_cost[:5]))
     if unknown_size:
         warnings.append(f"{len(unknown_size)} value(s) have unknown shapes and count 0 bytes: " + ", ".join(sorted(unknown_size)[:5]))
-    unused = set(weights) - used_weights
+    unused = {n for n, t in weights.items() if _is_weight(t)} - used_weights
     if unused:
         warnings.append(f"{len(unused)} initializer(s) are used by no node and are not counted")
 
@@ -220,7 +241,7 @@ def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimi
                 "--input-shape or --dim for meaningful MACs and receptive fields"
             )
     if resolver.anonymous:
-        warnings.append(f"{resolver.anonymous} unnamed unknown dim(s) were evaluated as 1")
+        warnings.append(f"{resolver.anonymous} value(s) have dims shape inference could not determine: their shapes count as unknown")
     return Report(
         model=_model_info(model, loaded.path, G),
         totals=totals,

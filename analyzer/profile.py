@@ -5,7 +5,8 @@ For every kernel onnxruntime ran (averaged over the profiled runs, warm-up runs 
 - time t, share of the summed kernel time
 - achieved GMAC/s = MACs / t / 1e9 and GB/s = bytes / t / 1e9, where bytes is what the kernel's
   inputs and outputs occupy (from the shapes in the trace; a lower bound on its memory traffic)
-- roofline bound t_min = max(FLOPs / peak, bytes / bandwidth) and efficiency = t_min / t
+- roofline bound t_min = max(FLOPs / peak, bytes / bandwidth) and efficiency = t_min / t; above
+  100% means the peaks are too low for that kernel (its data stayed in cache, bandwidth being DRAM's)
 
 Joining: onnxruntime fuses and renames nodes (Conv+Relu -> FusedConv keeps the Conv's name; the
 NCHWc layout pass names a convolution after its output tensor plus ``_nchwc`` and inserts
@@ -24,7 +25,6 @@ import os
 import re
 import tempfile
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from analyzer import runtime
-from analyzer.bench import BenchOptions, default_warmup, machine_info
+from analyzer.bench import DEFAULT_WARMUP, BenchOptions, machine_info
 from analyzer.errors import AnalyzerError
 
 SORT_CHOICES = ("rate", "time", "efficiency")
@@ -324,12 +324,18 @@ def profile(model: str | os.PathLike, options: ProfileOptions | None = None) -> 
             feeds = runtime.load_inputs(bench.inputs_file, session)
         else:
             feeds, _ = runtime.make_inputs(session, dims=bench.dims, batch=bench.batch, seed=bench.seed)
-        warmup = bench.warmup if bench.warmup is not None else default_warmup_for(info)
-        iters = bench.iters or DEFAULT_PROFILE_ITERS
+        warmup = bench.warmup if bench.warmup is not None else DEFAULT_WARMUP["cuda" if info.provider == runtime.CUDA else "cpu"]
         budget = bench.time_budget
+        # --time: as many runs as fit (up to --max-iters); otherwise --iters (default 20)
+        iters = bench.iters or (bench.max_iters if budget else DEFAULT_PROFILE_ITERS)
+        warmup = max(warmup, 1)  # the first run always counts as warm-up
         try:
-            for _ in range(max(warmup, 1)):  # the first run always counts as warm-up
+            start = time.perf_counter()
+            for done in range(1, warmup + 1):
                 session.run(None, feeds)
+                if budget is not None and time.perf_counter() - start >= budget:
+                    warmup = done
+                    break
             start, runs = time.perf_counter(), 0
             while runs < iters:
                 session.run(None, feeds)
@@ -345,11 +351,12 @@ def profile(model: str | os.PathLike, options: ProfileOptions | None = None) -> 
         finally:
             trace_path.unlink(missing_ok=True)  # the temporary directory goes too; this covers a prefix elsewhere
         optimized = _graph_of_model(onnx.load(str(optimized_path), load_external_data=False)) if optimized_path.exists() else None
-    timings, runs, model_run_us = parse_trace(events, skip_runs=max(warmup, 1))
+    timings, runs, model_run_us = parse_trace(events, skip_runs=warmup)
     input_shapes = {k: list(v.shape) for k, v in feeds.items()}
     report = analyzer.inspect(model, input_shapes=input_shapes)
     original = _graph_of_report(report)
     node_costs = {n.name: n for n in report.nodes}
+    original_order = {n.name: i for i, n in enumerate(report.nodes)}
     peaks = _peaks(options, info)
     total_us = sum(t.total_us for t in timings.values()) / runs
     rows, claimed = [], set()
@@ -357,7 +364,8 @@ def profile(model: str | os.PathLike, options: ProfileOptions | None = None) -> 
         kind, seeds = match_kernel(kernel, timing.op_type, original, optimized)
         covers = [n for n in covered_nodes(seeds, kernel, original, optimized) if n not in claimed] if seeds else []
         claimed.update(covers)
-        if kind == "name" and len(covers) > 1:
+        covers.sort(key=original_order.get)
+        if kind in ("name", "renamed") and len(covers) > 1:
             kind = "fused"
         rows.append(_row(kernel, timing, kind, covers, node_costs, runs, total_us, peaks))
     rows.sort(key=_sort_key(options.sort))
@@ -383,7 +391,7 @@ def profile(model: str | os.PathLike, options: ProfileOptions | None = None) -> 
         fell_back=info.fell_back,
         optimization=options.optimization,
         runs=runs,
-        warmup_runs=max(warmup, 1),
+        warmup_runs=warmup,
         input_shapes=input_shapes,
         model_run_s=model_run_us / 1e6,
         kernel_total_s=total_us / 1e6,
@@ -393,16 +401,6 @@ def profile(model: str | os.PathLike, options: ProfileOptions | None = None) -> 
         machine=machine_info(info.provider == runtime.CUDA),
         notes=notes,
     )
-
-
-def default_warmup_for(info: runtime.SessionInfo) -> int:
-    return default_warmup_provider(info.provider)
-
-
-def default_warmup_provider(provider: str) -> int:
-    from analyzer.bench import DEFAULT_WARMUP
-
-    return DEFAULT_WARMUP["cuda" if provider == runtime.CUDA else "cpu"]
 
 
 def _graph_of_report(report: Any) -> _Graph:
@@ -446,10 +444,10 @@ def _row(kernel, timing, kind, covers, node_costs, runs, total_us, peaks) -> Ker
         macs=macs,
         flops=flops,
         bytes=timing.bytes,
-        gmacs_per_s=macs / time_s / 1e9 if positive else None,
+        gmacs_per_s=macs / time_s / 1e9 if positive and macs else None,
         gb_per_s=timing.bytes / time_s / 1e9 if positive else None,
         bound_s=bound,
-        efficiency=min(bound / time_s, 1.0) if positive and bound else None,
+        efficiency=bound / time_s if positive and bound else None,
     )
 
 

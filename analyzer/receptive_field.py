@@ -211,10 +211,17 @@ def _window(node: NodeView, field: Field) -> Field:
         if weight is None or weight.shape is None:
             raise UnsupportedOp("no kernel_shape and the weight shape is unknown")
         kernel = list(weight.shape[2:])
-    if kernel is None or len(kernel) != n:
+    if kernel is None or len(kernel) < n:
         raise UnsupportedOp(f"kernel {kernel} does not match {n} spatial axes")
-    strides = node.attr("strides") or [1] * n
-    dilations = node.attr("dilations") or [1] * n
+    strides = node.attr("strides") or [1] * len(kernel)
+    dilations = node.attr("dilations") or [1] * len(kernel)
+    pads = node.attr("pads") or [0] * (2 * len(kernel))
+    if len(kernel) > n:
+        # Leading window axes run over non-spatial dims, e.g. the dynamo exporter's LRN: a [size, 1, 1]
+        # AveragePool over (C, H, W) of an unsqueezed tensor. The spatial axes are the trailing ones.
+        extra = len(kernel) - n
+        kernel, strides, dilations = list(kernel)[extra:], list(strides)[extra:], list(dilations)[extra:]
+        pads = list(pads)[extra : len(pads) // 2]
     auto_pad = node.attr("auto_pad", "NOTSET")
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         _, spatial = _spatial_axes(node, field)
@@ -224,7 +231,7 @@ def _window(node: NodeView, field: Field) -> Field:
     elif auto_pad == "VALID":
         left_pads = [0] * n
     else:
-        left_pads = (node.attr("pads") or [0] * (2 * n))[:n]
+        left_pads = list(pads)[:n]
     return window_field(field, kernel, strides, dilations, left_pads)
 
 

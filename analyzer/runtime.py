@@ -87,6 +87,7 @@ def create_session(
     verbose: bool = False,
     graph_optimization: str | None = None,
     optimized_model_path: str | os.PathLike | None = None,
+    session_config: dict[str, str] | None = None,
 ) -> SessionInfo:
     """Create an inference session with explicit providers and report what it really uses.
 
@@ -95,6 +96,7 @@ def create_session(
     ``graph_optimization`` is one of :data:`OPTIMIZATION_LEVELS` (None: onnxruntime's default, "all");
     ``optimized_model_path`` makes onnxruntime write the graph it really runs there, weights in a
     sidecar ``<name>.weights`` so that large models stay under protobuf's 2 GiB limit.
+    ``session_config`` entries go to ``SessionOptions.add_session_config_entry`` as they are.
     """
     if provider not in PROVIDER_CHOICES:
         raise AnalyzerError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
@@ -124,6 +126,8 @@ def create_session(
         so.add_session_config_entry(
             "session.optimized_model_external_initializers_file_name", Path(optimized_model_path).name + ".weights"
         )
+    for key, value in (session_config or {}).items():
+        so.add_session_config_entry(key, str(value))
     if enable_profiling:
         so.enable_profiling = True
         if profile_prefix:

@@ -147,3 +147,31 @@ def infer_shapes(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
         return inferred, warnings
     warnings.append("continuing with the shapes declared in the model only")
     return model, warnings
+
+
+def bind_remaining_input_dims(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]:
+    """A copy of ``model`` whose graph inputs have only concrete dims: every symbolic or unknown dim
+    left after the user's binding is evaluated as 1.
+
+    Shape inference on this copy lets data propagation compute concrete shapes through the Shape →
+    Gather → Concat → Reshape chains that dynamic-batch exports carry; the counts come from it, while
+    the symbolic run provides the shapes shown to the user. Returns (copy, {dim: value assumed}).
+    """
+    assumed: dict[str, int] = {}
+    concrete = onnx.ModelProto()
+    concrete.CopyFrom(model)
+    for value in _graph_inputs(concrete.graph):
+        for axis, d in enumerate(value.type.tensor_type.shape.dim):
+            if d.HasField("dim_value"):
+                continue
+            assumed[d.dim_param or f"{value.name}[{axis}]"] = 1
+            d.dim_value = 1
+    return concrete, assumed
+
+
+def has_symbolic_inputs(model: onnx.ModelProto) -> bool:
+    return any(
+        not d.HasField("dim_value")
+        for value in _graph_inputs(model.graph)
+        for d in value.type.tensor_type.shape.dim
+    )

@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         kept = len(loaded.proto.SerializeToString())
         fast_min, fast_median = best_of(args.repeat, lambda: load_model(path))
         full_min, full_median = best_of(args.repeat, lambda: onnx.load(str(path)))
-    print(f"model: VGG-16-sized, {size_mb:.1f} MB on disk, {len(loaded.stripped)} payloads skipped, {kept:,} bytes parsed")
+    print(f"model: VGG-16-sized, {size_mb:.1f} MB on disk, {len(loaded.stripped)} payloads skipped, "
+          f"{kept:,} bytes parsed")  # fmt: skip
     print(f"load_model: best {fast_min * 1e3:8.2f} ms, median {fast_median * 1e3:8.2f} ms (of {args.repeat})")
     print(f"onnx.load : best {full_min * 1e3:8.2f} ms, median {full_median * 1e3:8.2f} ms (of {args.repeat})")
     print(f"ratio onnx.load / load_model (best): {full_min / fast_min:.0f}x")

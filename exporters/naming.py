@@ -14,6 +14,7 @@ from typing import Any
 
 MODULE_KEY = "module"
 _NAME_SCOPES = "pkg.torch.onnx.name_scopes"
+STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
 
 
 def _metadata(node: Any) -> dict[str, str]:
@@ -51,25 +52,52 @@ def rename_nodes(model: Any, *, from_metadata: bool = True) -> int:
     """Give every node of ``model.graph`` a readable unique name and a :data:`MODULE_KEY` entry.
 
     ``from_metadata=True`` (dynamo) builds names from the name-scope metadata; ``False`` (legacy) keeps
-    the exporter's names and only derives the module path from them. Returns the number of renamed nodes.
+    the exporter's scoped names (``/...``) and names the rest (e.g. its ``Identity_0``) ``/<OpType>``.
+    Returns the number of renamed nodes.
     """
-    taken: dict[str, int] = {}
-    renamed = 0
+    planned: list[tuple[Any, str | None]] = []  # (node, base name to give it; None = keep its name)
+    taken: set[str] = set()
     for node in model.graph.node:
         scopes = _scopes_from_metadata(node) if from_metadata else None
         if scopes is None:
             scopes = _scopes_from_legacy_name(node.name)
         _set_metadata(node, MODULE_KEY, scopes[-1] if scopes else "")
-        if not from_metadata and node.name:
+        if not from_metadata and node.name.startswith("/"):
+            taken.add(node.name)
+            planned.append((node, None))
+        else:
+            planned.append((node, "/" + "/".join([*scopes, node.op_type])))
+    renamed = 0
+    counters: dict[str, int] = {}
+    for node, base in planned:
+        if base is None:
             continue
-        base = "/" + "/".join([*scopes, node.op_type])
-        count = taken.get(base, 0)
-        taken[base] = count + 1
+        count = counters.get(base, 0)
         new_name = base if count == 0 else f"{base}_{count}"
+        while new_name in taken:
+            count += 1
+            new_name = f"{base}_{count}"
+        counters[base] = count + 1
+        taken.add(new_name)
         if new_name != node.name:
             node.name = new_name
             renamed += 1
     return renamed
+
+
+def drop_metadata(model: Any, key: str) -> int:
+    """Remove ``key`` from every node's metadata_props (e.g. dynamo's stack traces, which hold local
+    file paths); returns how many entries were removed."""
+    removed = 0
+    for node in model.graph.node:
+        kept = [(p.key, p.value) for p in node.metadata_props if p.key != key]
+        if len(kept) != len(node.metadata_props):
+            removed += len(node.metadata_props) - len(kept)
+            del node.metadata_props[:]
+            for k, v in kept:
+                entry = node.metadata_props.add()
+                entry.key, entry.value = k, v
+    return removed
 
 
 def lower_ir_version(model: Any, max_ir_version: int) -> int:

@@ -15,6 +15,7 @@ import io
 import logging
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -25,7 +26,7 @@ from typing import Any
 
 from analyzer.atomic import atomic_path
 from analyzer.errors import AnalyzerError
-from exporters.naming import lower_ir_version, rename_nodes
+from exporters.naming import STACK_TRACE_KEY, drop_metadata, lower_ir_version, rename_nodes
 from exporters.registry import ZOO
 
 EXPORTERS = ("dynamo", "legacy")
@@ -80,7 +81,7 @@ def import_torch(exporter: str = "legacy") -> Any:
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its messages
     return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
@@ -126,6 +127,15 @@ def build(name: str | Callable[..., Any], **options: Any) -> Any:
     return model
 
 
+def build_seeded(name: str | Callable[..., Any], *, seed: int = 0, **options: Any) -> Any:
+    """:func:`build` in eval mode with weights drawn under ``torch.manual_seed(seed)``: the module
+    :func:`export` wrote, rebuilt bit for bit. The caller's global RNG state is left untouched."""
+    torch = import_torch("legacy")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build(name, **options).eval()
+
+
 @contextlib.contextmanager
 def _quiet(verbose: bool) -> Iterator[io.StringIO]:
     """Keep torch's and onnxscript's progress lines, warnings and log records off the terminal."""
@@ -137,7 +147,7 @@ def _quiet(verbose: bool) -> Iterator[io.StringIO]:
     levels = [lg.level for lg in loggers]
     try:
         for lg in loggers:
-            lg.setLevel(logging.ERROR)
+            lg.setLevel(logging.CRITICAL + 1)  # torch.export logs ERROR records for failures we report ourselves
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
             yield sink
@@ -151,7 +161,7 @@ def _to_onnx(torch: Any, model: Any, example: Any, *, exporter: str, opset: int,
     import onnx
 
     if exporter == "dynamo":
-        dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+        dynamic_shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
         program = torch.onnx.export(
             model, (example,), dynamo=True, opset_version=opset, dynamic_shapes=dynamic_shapes,
             input_names=["input"], output_names=["output"], external_data=False,
@@ -186,7 +196,10 @@ def compare_with_torch(torch: Any, model: Any, onnx_path: Path, shape: tuple[int
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(*shape, generator=generator)
     with torch.no_grad():
-        expected = model(x).numpy()
+        expected = model(x)
+    if not isinstance(expected, torch.Tensor):
+        raise AnalyzerError(f"the model returns {type(expected).__name__}; only a single tensor output can be checked")
+    expected = expected.numpy()
     session = create_session(onnx_path, provider="cpu").session
     actual = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     if actual.shape != expected.shape:
@@ -211,13 +224,15 @@ def export(
     dropout: float | None = None,
     verbose: bool = False,
     seed: int = 0,
+    keep_stack_traces: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export a zoo model or a user's factory to ``output`` and check it (see the module docstring).
 
     ``input_shape`` is batch first (default: the zoo entry's); ``batch`` replaces its first dim.
     With ``dynamic_batch`` the first input and output dim is symbolic (``batch``). ``seed`` fixes the
-    weights and the check input. ``progress`` receives a short line per step.
+    weights and the check input. ``keep_stack_traces=False`` drops dynamo's per-node Python stack
+    traces (they hold this machine's file paths). ``progress`` receives a short line per step.
     """
     start = time.perf_counter()
     step = progress or (lambda _msg: None)
@@ -226,8 +241,11 @@ def export(
     output = Path(output)
     if output.is_dir():
         raise AnalyzerError(f"cannot write {output}: it is a directory")
-    if not (output.parent if str(output.parent) else Path(".")).is_dir():
-        raise AnalyzerError(f"cannot write {output}: directory {output.parent} does not exist")
+    directory = output.parent if str(output.parent) else Path(".")
+    if not directory.is_dir():
+        raise AnalyzerError(f"cannot write {output}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise AnalyzerError(f"cannot write {output}: directory {directory} is not writable")
     if batch is not None and batch <= 0:
         raise AnalyzerError(f"--batch must be positive, got {batch}")
     opset = DEFAULT_OPSET[exporter] if opset is None else int(opset)
@@ -246,23 +264,29 @@ def export(
         shape = (batch, *shape[1:])
 
     step(f"building {label}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build(name_or_factory, num_classes=num_classes, batch_norm=batch_norm, dropout=dropout).eval()
+    model = build_seeded(name_or_factory, seed=seed, num_classes=num_classes, batch_norm=batch_norm, dropout=dropout)
     params = sum(p.numel() for p in model.parameters())
     # torch.export specialises a dim of size 1, so a dynamic batch is traced at 2 at least
     trace_shape = (max(shape[0], 2), *shape[1:]) if dynamic_batch else shape
     example = torch.randn(*trace_shape, generator=torch.Generator().manual_seed(seed))
 
+    try:
+        with torch.no_grad():
+            model(example)
+    except Exception as e:
+        given = "x".join(map(str, trace_shape))
+        raise AnalyzerError(f"{label} cannot run on an input of shape {given}: {_one_line(e)}") from e
+
     step(f"exporting {label} with the {exporter} exporter (opset {opset})")
-    with _quiet(verbose) as log:
+    with _quiet(verbose):
         try:
             with torch.no_grad():
                 proto = _to_onnx(torch, model, example, exporter=exporter, opset=opset, dynamic_batch=dynamic_batch)
         except Exception as e:
             raise AnalyzerError(f"{exporter} export of {label} failed: {_one_line(e)}") from e
-    del log
     rename_nodes(proto, from_metadata=exporter == "dynamo")
+    if not keep_stack_traces:
+        drop_metadata(proto, STACK_TRACE_KEY)
     lower_ir_version(proto, MAX_IR_VERSION)
 
     step("checking the model (onnx.checker, full check)")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import onnx_ir as ir
+import onnx_ir.passes.common as common_passes
 
 from analyzer.errors import AnalyzerError
 from passes._records import PassFailed, RewriteResult, Skip, TargetRecord
@@ -167,9 +168,9 @@ class RewritePass(ir.passes.FunctionalPass):
             result.report_after = report_before
             result.run_after = previous.run_after if previous is not None else None
             return result
-        ir.passes.common.ShapeInferencePass()(work)
+        common_passes.ShapeInferencePass()(work)
         reference = previous.run_after if previous is not None else None
-        result.verification, result.run_after = verify_rewrite(model, work, new_values, self.verify_options, reference)
+        result.verification, result.run_before, result.run_after = verify_rewrite(model, work, new_values, self.verify_options, reference)
         if result.verification.structural_failure is None:
             result.report_after = costs(work)
             _fill_costs(records, report_before, result.report_after)
@@ -237,8 +238,10 @@ def _fill_costs(records: list[TargetRecord], before: Any, after: Any) -> None:
     old = {n.name: n for n in before.nodes}
     new = {n.name: n for n in after.nodes}
     for record in records:
-        if record.node in old:
-            record.old_params, record.old_macs = old[record.node].params, old[record.node].macs
+        replaced = record.old_nodes or [record.node]
+        if all(n in old for n in replaced):
+            record.old_params = sum(old[n].params for n in replaced)
+            record.old_macs = sum(old[n].macs for n in replaced)
         if record.rewritten and all(n in new for n in record.new_nodes):
             record.new_params = sum(new[n].params for n in record.new_nodes)
             record.new_macs = sum(new[n].macs for n in record.new_nodes)

@@ -133,12 +133,12 @@ class Builder:
         w = self.initializer(f"{part}.weight", weight)
         attrs = {"kernel_shape": list(weight.shape[2:]), "strides": list(strides), "pads": list(pads)}
         attrs |= {"dilations": list(dilations), "group": group}
-        return self._node("Conv", part, [x, w] + ([bias] if bias is not None else []), attrs)
+        return self.node("Conv", part, [x, w] + ([bias] if bias is not None else []), attrs)
 
     def relu(self, part: str, x: ir.Value) -> ir.Value:
-        return self._node("Relu", part, [x], {})
+        return self.node("Relu", part, [x], {})
 
-    def _node(self, op: str, part: str, inputs: list[ir.Value], attrs: dict) -> ir.Value:
+    def node(self, op: str, part: str, inputs: list[ir.Value], attrs: dict) -> ir.Value:
         name = self.unique(f"{self.base}/{part}")
         out = ir.Value(name=self.unique(f"{name}_output"))
         node = ir.node(op, inputs, attributes=attrs, name=name, outputs=[out])

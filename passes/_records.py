@@ -34,6 +34,7 @@ class TargetRecord:
     rewritten: bool
     detail: str  # what was done, or why the node was skipped
     new_nodes: list[str] = field(default_factory=list)
+    old_nodes: list[str] = field(default_factory=list)  # nodes replaced, when more than ``node`` (fold-bn)
     weight_error: float | None = None  # ||W - W_hat||_F / ||W||_F of the composed kernel
     weight_preserving: bool = True  # False for structure-only rewrites (stack3x3 mode=init)
     old_params: int | None = None  # from the analyzer's report, filled in after the rewrite
@@ -54,7 +55,8 @@ class RewriteResult(ir.passes.PassResult):
     verification: Verification | None = None  # None when nothing changed
     report_before: Report | None = None
     report_after: Report | None = None
-    run_after: ModelRun | None = None  # outputs of ``model`` on the verification inputs, reused by the next pass
+    run_before: ModelRun | None = None  # outputs of the pass's input model on the verification inputs
+    run_after: ModelRun | None = None  # outputs of ``model`` on the same inputs, reused by the next pass
 
     @property
     def rewritten(self) -> list[TargetRecord]:

@@ -130,8 +130,8 @@ def verify_rewrite(
     new_values: list[ir.Value],
     options: VerifyOptions,
     reference: ModelRun | None = None,
-) -> tuple[Verification, ModelRun | None]:
-    """Check ``after`` structurally and numerically against ``before``; returns the run of ``after``."""
+) -> tuple[Verification, ModelRun | None, ModelRun | None]:
+    """Check ``after`` structurally and numerically against ``before``; returns the runs of both."""
     import onnx
 
     verification = Verification()
@@ -141,14 +141,14 @@ def verify_rewrite(
             onnx.checker.check_model(source if isinstance(source, onnx.ModelProto) else str(source), full_check=True)
         except Exception as e:  # checker raises ValidationError, InferenceError and others
             verification.checker_error = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            return verification, None
+            return verification, reference, None
         try:
             session_after = _session(source)
         except AnalyzerError as e:
             verification.load_error = str(e)
-            return verification, None
+            return verification, reference, None
     if reference is None or reference.options != options:
         reference = run_model(before, options)
     run_after = _run(session_after, options, reference.feeds)
     verification.comparison = compare_outputs(reference.outputs, run_after.outputs)
-    return verification, run_after
+    return verification, reference, run_after

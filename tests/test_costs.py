@@ -343,8 +343,8 @@ X = (2, 16, 8, 8)
 C = (16,)
 NORM_CASES = {
     "batch_norm": (node("BatchNormalization", [X, C, C, C, C]), 2 * 2 * 16 * 8 * 8),
-    # LRN (size + 3) per element: size square-accumulates, scale-and-bias, pow, divide
-    "lrn_size5": (node("LRN", [X], size=5), (5 + 3) * 2 * 16 * 8 * 8),
+    # LRN (size + 5) per element: square, size window adds, scale, bias, pow, divide
+    "lrn_size5": (node("LRN", [X], size=5), (1 + 5 + 1 + 1 + 1 + 1) * 2 * 16 * 8 * 8),
     "softmax": (node("Softmax", [(4, 1000)], axis=-1), 3 * 4 * 1000),
     "log_softmax": (node("LogSoftmax", [(4, 1000)]), 3 * 4 * 1000),
     # statistics 5 per element + scale 1 + bias 1

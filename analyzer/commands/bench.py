@@ -20,12 +20,12 @@ def add_run_arguments(p: argparse.ArgumentParser, *, default_time: float) -> Non
     p.add_argument("--batch", type=int, help="bind symbolic batch (leading) dims to N")
     p.add_argument("--dim", action="append", metavar="NAME=N", help="bind a symbolic dim (repeatable)")
     p.add_argument("--inputs", metavar="FILE", help="inputs from .npy (one-input models) or .npz (arrays named after inputs)")
-    p.add_argument("--warmup", type=int, help="warm-up iterations, not timed (default 10 on CPU, 25 on CUDA to cover "
-                                             "cuDNN's algorithm search); cut short after --time seconds")
+    p.add_argument("--warmup", type=int, help="untimed warm-up runs, the first run included, so at least 1 (default 10 on CPU, 25 on "
+                                             "CUDA to cover cuDNN's algorithm search); cut short after --time seconds")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--iters", type=int, help="timed iterations (exactly N)")
     length.add_argument("--time", type=float, metavar="S",
-                        help=f"time budget in seconds for the timed loop (default {default_time:g})")
+                        help="time budget in seconds for the timed loop" + (f" (default {default_time:g})" if default_time else " (default: --iters 20 for profile)"))
     p.add_argument("--max-iters", type=int, default=10_000, help="cap on iterations under --time (default 10000)")
     p.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: onnxruntime's, one per physical core)")
     p.add_argument("--io-binding", action="store_true",

@@ -8,8 +8,11 @@ import sys
 from analyzer.commands.bench import add_output_arguments, add_run_arguments, bench_options_from, emit, warn_fallback
 
 EPILOG = """\
-Statistics: ratio = median(B) / median(A) over per-iteration latencies; ci = 95%% percentile
-bootstrap CI of that ratio; p = two-sided Mann-Whitney U (normal approximation, tie-corrected).
+Measurement: A and B alternate in rounds, in random order (seeded by --seed), each running a block
+of about 2 ms of iterations per round; the statistical unit is a block's median latency.
+Statistics: ratio = median(B's block medians) / median(A's block medians); ci = 95% percentile
+bootstrap CI of that ratio; p = two-sided Mann-Whitney U on the block medians (normal
+approximation, tie-corrected). --time S is the budget for the interleaved rounds (default 10 s).
 
 Verdict: "slower" when p < --alpha, the CI lies wholly above 1 and ratio > 1 + --min-effect;
 "faster" when p < --alpha, the CI lies wholly below 1 and ratio < 1 - --min-effect;
@@ -17,14 +20,14 @@ otherwise "no significant difference".
 
 Gates (all must pass; with none given the run passes):
   --fail-if-slower X   fails when verdict is "slower" AND ratio > 1 + X
-                       (e.g. 5%%: fails only for a significant slowdown whose point estimate exceeds 5%%)
+                       (e.g. 5%: fails only for a significant slowdown whose point estimate exceeds 5%)
   --require-faster Y   fails unless verdict is "faster" AND ratio <= 1 - Y
-                       (e.g. 10%%: B's median must be at least 10%% below A's, significantly)
+                       (e.g. 10%: B's median must be at least 10% below A's, significantly)
   outputs              fail when the outputs differ (relative L2 error above --output-tolerance or a
                        different top-1 class), unless --allow-output-mismatch or --no-check-outputs
 
 Exit status: 0 all gates passed, 1 a gate failed, 2 bad input or error.
-X and Y are written as percentages (5%%) or fractions (0.05).
+X and Y are written as percentages (5%) or fractions (0.05).
 """
 
 
