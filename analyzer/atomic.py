@@ -14,6 +14,12 @@ from pathlib import Path
 from analyzer.errors import AnalyzerError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in the target's directory; on success rename it onto ``target``.
@@ -34,6 +40,8 @@ def atomic_path(target: str | os.PathLike, *, suffix: str = "") -> Iterator[Path
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

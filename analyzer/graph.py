@@ -66,7 +66,21 @@ def _symbolic_shape(type_proto: onnx.TypeProto) -> tuple[int, Symbolic | None]:
     return tensor_type.elem_type, tuple(dims)
 
 
+_A = onnx.AttributeProto
+# The common attribute types read directly: get_attribute_value is several times slower per call.
+_FAST_DECODERS = {
+    _A.INT: lambda a: a.i,
+    _A.INTS: lambda a: list(a.ints),
+    _A.FLOAT: lambda a: a.f,
+    _A.FLOATS: lambda a: list(a.floats),
+    _A.STRING: lambda a: a.s.decode("utf-8", "replace"),
+}
+
+
 def decode_attribute(attr: onnx.AttributeProto) -> Any:
+    fast = _FAST_DECODERS.get(attr.type)
+    if fast is not None:
+        return fast(attr)
     value = onnx.helper.get_attribute_value(attr)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -154,6 +168,8 @@ class ViewFactory:
         self.display: dict[str, Symbolic | None] = dict(parent.display) if parent else {}
         self.weights: set[str] = set(parent.weights) if parent else set()
         self.values: dict[str, Any] = dict(parent.values) if parent else {}
+        # Identity outputs that forward a weight (the legacy exporter shares equal initializers so)
+        self.aliases: dict[str, str] = dict(parent.aliases) if parent else {}
         self._tensors: dict[str, TensorView] = {}
 
     def add_graph(self, graph: onnx.GraphProto) -> None:
@@ -168,6 +184,10 @@ class ViewFactory:
             if small is not None:
                 self.values[tensor.name] = small
         for node in graph.node:
+            if node.op_type == "Identity" and node.domain in ("", "ai.onnx") and node.input and node.output:
+                origin = self.aliases.get(node.input[0], node.input[0])
+                if origin in self.weights:
+                    self.aliases[node.output[0]] = origin
             if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.output:
                 value = _constant_value(node)
                 if value is not None:
@@ -185,8 +205,9 @@ class ViewFactory:
                 shape=self.resolver.concrete(symbolic),
                 elem_type=elem_type,
                 symbolic_shape=self.display.get(name, symbolic),
-                is_initializer=name in self.weights,
+                is_initializer=name in self.weights or name in self.aliases,
                 value=self.values.get(name),
+                source=self.aliases.get(name),
             )
             self._tensors[name] = view
         return view

@@ -62,7 +62,7 @@ def inspect(
     loaded = load_model(source)
     clock.lap("load")
     model = loaded.proto
-    if loaded.path is None and not loaded.stripped:
+    if loaded.proto is source:
         import onnx
 
         # the caller's ModelProto must stay untouched: bind on a copy
@@ -134,13 +134,15 @@ def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimi
         skip = NON_TRAINABLE_INPUTS.get((view.domain, view.op_type), set())
         node_weights: dict[str, Any] = {}
         params = 0
+        forwards_weight = view.op_type == "Identity" and all(_is_weight(t) for t in view.inputs)
         for k, t in enumerate(view.inputs):
-            if not _is_weight(t) or t.name in node_weights:
-                continue  # a weight read twice by one node counts once
-            node_weights[t.name] = t
+            origin = (t.source or t.name) if t is not None else None
+            if forwards_weight or not _is_weight(t) or origin in node_weights:
+                continue  # a weight read twice by one node counts once; an Identity of a weight is an alias
+            node_weights[origin] = t
             if k not in skip:
                 params += t.numel or 0
-                trainable.add(t.name)
+                trainable.add(origin)
         used_weights.update(node_weights)
         report = NodeReport(
             name=view.name,

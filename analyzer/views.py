@@ -71,6 +71,7 @@ class TensorView:
     symbolic_shape: tuple[int | str | None, ...] | None = None  # as in the graph, for reports
     is_initializer: bool = False
     value: Any = None  # numpy array when the tensor is a small known constant, else None
+    source: str | None = None  # for an Identity of a weight: the initializer it forwards
 
     @property
     def dtype(self) -> str:

@@ -226,6 +226,7 @@ def export(
     seed: int = 0,
     keep_stack_traces: bool = True,
     progress: Callable[[str], None] | None = None,
+    **model_options: Any,
 ) -> ExportResult:
     """Export a zoo model or a user's factory to ``output`` and check it (see the module docstring).
 
@@ -233,6 +234,8 @@ def export(
     With ``dynamic_batch`` the first input and output dim is symbolic (``batch``). ``seed`` fixes the
     weights and the check input. ``keep_stack_traces=False`` drops dynamo's per-node Python stack
     traces (they hold this machine's file paths). ``progress`` receives a short line per step.
+    Other keywords go to the factory (e.g. ``lrn=False`` for AlexNet, ``input_size=28`` for LeNet-5; a
+    zoo model's default input shape follows ``input_size``).
     """
     start = time.perf_counter()
     step = progress or (lambda _msg: None)
@@ -259,12 +262,16 @@ def export(
         if entry is None:
             raise AnalyzerError(f"{label} is not in the zoo: give its input shape (e.g. --input-shape 1x3x224x224)")
         input_shape = entry.input_shape
+        if model_options.get("input_size") is not None:
+            size = int(model_options["input_size"])
+            input_shape = (*entry.input_shape[:-2], size, size)
     shape = tuple(int(d) for d in input_shape)
     if batch is not None:
         shape = (batch, *shape[1:])
 
     step(f"building {label}")
-    model = build_seeded(name_or_factory, seed=seed, num_classes=num_classes, batch_norm=batch_norm, dropout=dropout)
+    model = build_seeded(name_or_factory, seed=seed, num_classes=num_classes, batch_norm=batch_norm, dropout=dropout,
+                         **model_options)
     params = sum(p.numel() for p in model.parameters())
     # torch.export specialises a dim of size 1, so a dynamic batch is traced at 2 at least
     trace_shape = (max(shape[0], 2), *shape[1:]) if dynamic_batch else shape

@@ -40,7 +40,11 @@ def asymmetric_factors(weight: np.ndarray, rank_options: dict[str, Any]) -> tupl
 
 
 def compose(vertical: np.ndarray, horizontal: np.ndarray) -> np.ndarray:
-    return np.einsum("orj,rci->ocij", horizontal[:, :, 0, :], vertical[:, :, :, 0])
+    cout, rank, _, kw = horizontal.shape
+    _, cin, kh, _ = vertical.shape
+    h = horizontal[:, :, 0, :].transpose(0, 2, 1).reshape(cout * kw, rank)  # ((o, j), r)
+    v = vertical[:, :, :, 0].reshape(rank, cin * kh)  # (r, (c, i))
+    return (h @ v).reshape(cout, kw, cin, kh).transpose(0, 2, 3, 1)
 
 
 class AsymmetricPass(RewritePass):

@@ -49,6 +49,12 @@ def _leading_vectors(matrix: np.ndarray, rank_options: dict[str, Any]) -> np.nda
     return vectors[:, order[:rank]]
 
 
+def _mode_product(tensor: np.ndarray, matrix: np.ndarray, mode: int) -> np.ndarray:
+    """``tensor ×_mode matrixᵀ``: contracts axis ``mode`` (size n) with ``matrix`` (n × r), keeping the axis order."""
+    moved = np.moveaxis(tensor, mode, -1)
+    return np.moveaxis(moved @ matrix, -1, mode)
+
+
 def tucker2(weight: np.ndarray, in_options: dict[str, Any], out_options: dict[str, Any] | None, iters: int = 0):
     """``(U_in, G, U_out)`` with ``W ≈ G ×₀ U_out ×₁ U_in``; ``out_options=None`` keeps the output mode whole
     (``U_out`` is None and ``G = W ×₁ U_inᵀ``)."""
@@ -59,19 +65,19 @@ def tucker2(weight: np.ndarray, in_options: dict[str, Any], out_options: dict[st
     if out_options is not None:
         u_out = _leading_vectors(weight.reshape(cout, -1), out_options)
         for _ in range(iters):  # HOOI: each factor from the kernel projected on the other
-            projected = np.einsum("oikl,ir->orkl", weight, u_in)
+            projected = _mode_product(weight, u_in, 1)
             u_out = _leading_vectors(projected.reshape(cout, -1), {"rank": u_out.shape[1]})
-            projected = np.einsum("oikl,or->irkl", weight, u_out)
-            u_in = _leading_vectors(projected.reshape(cin, -1), {"rank": u_in.shape[1]})
-    core = np.einsum("oikl,is->oskl", weight, u_in)
+            projected = _mode_product(weight, u_out, 0)
+            u_in = _leading_vectors(projected.transpose(1, 0, 2, 3).reshape(cin, -1), {"rank": u_in.shape[1]})
+    core = _mode_product(weight, u_in, 1)
     if u_out is not None:
-        core = np.einsum("oskl,or->rskl", core, u_out)
+        core = _mode_product(core, u_out, 0)
     return u_in, core, u_out
 
 
 def reconstruct(u_in: np.ndarray, core: np.ndarray, u_out: np.ndarray | None) -> np.ndarray:
-    full = np.einsum("rskl,is->rikl", core, u_in)
-    return full if u_out is None else np.einsum("rikl,or->oikl", full, u_out)
+    full = _mode_product(core, u_in.T, 1)
+    return full if u_out is None else _mode_product(full, u_out.T, 0)
 
 
 class BottleneckPass(RewritePass):

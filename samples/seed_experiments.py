@@ -43,22 +43,30 @@ INCEPTION = ("inception_naive", "inception_bottleneck")
 BATCHES = (1, 8)
 
 
-def exported(name: str, **options) -> Path:
-    """The zoo model exported once (dynamo exporter, dynamic batch), cached by name and options."""
+def exported(name: str, **options) -> tuple[Path, int | None]:
+    """The zoo model exported once (dynamo exporter, dynamic batch), cached by name and options, and
+    its torch module's parameter count (BN running statistics not counted)."""
     import exporters
 
     tag = "-".join(f"{k}={v}" for k, v in sorted(options.items()))
     path = CACHE / f"{name}{'-' + tag if tag else ''}.onnx"
+    sidecar = path.with_suffix(".torch-params.json")
     if not path.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
         print(f"exporting {path.name} ...", file=sys.stderr, flush=True)
-        exporters.export(name, path, dynamic_batch=True, **options)
-    return path
+        result = exporters.export(name, path, dynamic_batch=True, **options)
+        sidecar.write_text(json.dumps({"params": result.params}))
+    if not sidecar.is_file():
+        model = exporters.build(name, **options)
+        sidecar.write_text(json.dumps({"params": sum(p.numel() for p in model.parameters())}))
+    return path, json.loads(sidecar.read_text())["params"]
 
 
-def measure(label: str, path: Path, args: argparse.Namespace) -> dict:
+def measure(label: str, export: tuple[Path, int | None], args: argparse.Namespace) -> dict:
+    path, torch_params = export
     report = analyzer.inspect(path, batch=1)
-    row = {"model": label, "file": path.name, "params": report.totals.params, "macs": report.totals.macs}
+    row = {"model": label, "file": path.name, "params": report.totals.params, "torch_params": torch_params,
+           "macs": report.totals.macs}
     for batch in BATCHES:
         result = benchmark(path, BenchOptions(provider=args.provider, batch=batch, warmup=1, time_budget=args.time))
         row[f"latency_b{batch}_s"] = result.stats.median
@@ -85,10 +93,12 @@ def plot(rows: list[dict], key: str, xlabel: str, target: Path, caption: str) ->
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
+    markers = {"plain": "o", "+BN": "s", "+dropout": "^"}
     for row in rows:
-        ax.scatter(row[key], row["latency_b1_s"] * 1e3)
-        ax.annotate(row["model"], (row[key], row["latency_b1_s"] * 1e3), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points")
+        family, _, variant = row["model"].partition(" ")
+        ax.scatter(row[key], row["latency_b1_s"] * 1e3, marker=markers.get(variant, "D"),
+                   label=row["model"], alpha=0.75, s=40)
+    ax.legend(fontsize=7, loc="upper left")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
@@ -111,7 +121,7 @@ def passes_experiment(args: argparse.Namespace) -> list[dict] | str:
         return f"not done: passes not importable ({type(e).__name__}: {e})"
     from analyzer.compare import CompareOptions, compare
 
-    base = exported("vgg16", num_classes=10)
+    base, _ = exported("vgg16", num_classes=10)
     rows = []
     for name, cls in PASSES.items():
         if name in ("fold-bn", "cleanup"):
@@ -142,7 +152,16 @@ def main() -> int:
     parser.add_argument("--passes", action="store_true", help="also time each pass of the passes package on VGG-16")
     parser.add_argument("--json", help="write all figures here")
     parser.add_argument("--skip-plots", action="store_true")
+    parser.add_argument("--passes-only", action="store_true", help="run only the passes experiment")
     args = parser.parse_args()
+    if args.passes_only:
+        rows = passes_experiment(args)
+        print(json.dumps(rows, indent=2, default=str))
+        if args.json:
+            from analyzer.atomic import write_text_atomic
+
+            write_text_atomic(args.json, json.dumps({"passes_on_vgg16": rows}, indent=2, default=str) + "\n")
+        return 0
     start = time.perf_counter()
     loads = [os.getloadavg()]
     rows = []
@@ -177,10 +196,11 @@ def main() -> int:
         "passes_on_vgg16": passes_rows,
         "wall_s": round(time.perf_counter() - start, 1),
     }
-    print("| model | params | MACs | latency b1 (ms) | latency b8 (ms) | items/s b8 |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| model | params (ONNX) | params (torch) | MACs | latency b1 (ms) | latency b8 (ms) | items/s b8 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in everything:
-        print(f"| {r['model']} | {r['params']:,} | {r['macs']:,} | {r['latency_b1_s'] * 1e3:.1f} | "
+        torch_params = f"{r['torch_params']:,}" if r["torch_params"] is not None else "?"
+        print(f"| {r['model']} | {r['params']:,} | {torch_params} | {r['macs']:,} | {r['latency_b1_s'] * 1e3:.1f} | "
               f"{r['latency_b8_s'] * 1e3:.1f} | {r['throughput_b8']:.1f} |")
     print(f"\nlog-log R²: params {r2_params:.3f}, MACs {r2_macs:.3f} -> {summary['better_predictor']} explain latency "
           f"better; load average {load_range[0]:.1f}-{load_range[1]:.1f}; {summary['wall_s']} s")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 ZOO_CACHE = REPO / ".cache" / "zoo"
+STALE_SECONDS = 3600  # an older cache generation untouched this long is no longer in use by any run
 
 
 def _exporters_fingerprint() -> str:
@@ -24,14 +27,26 @@ def _exporters_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def _prune_stale_generations(current: Path) -> None:
+    """Remove cache folders of other torch versions / exporters sources not used for an hour (best effort:
+    a run on older code in a parallel checkout may still be reading a younger one)."""
+    now = time.time()
+    for entry in ZOO_CACHE.iterdir() if ZOO_CACHE.is_dir() else ():
+        try:
+            if entry != current and now - entry.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        except OSError:
+            pass
+
+
 @pytest.fixture(scope="session")
 def zoo_onnx() -> Callable[..., Path]:
     """Factory ``zoo_onnx(name, *, exporter="dynamo", dynamic_batch=True, **options) -> Path``.
 
     ``options`` are :func:`exporters.export` keywords (num_classes, batch_norm, dropout, input_shape, opset,
-    seed). The file is keyed by (name, options, exporter, dynamic_batch, torch version, exporters source)
-    and written atomically, so parallel pytest-xdist workers may race on it safely (the last rename wins,
-    both files are complete). Weights come from seed 0 unless ``seed`` is given. Skips without torch.
+    seed, and factory options such as ``lrn=False``). Files live in ``.cache/zoo/<torch version>-<exporters source hash>/``, keyed by (name, options,
+    exporter, dynamic_batch), and are written atomically, so parallel pytest-xdist workers may race on one
+    safely (the last rename wins; both files are complete). Weights come from seed 0 unless ``seed`` is given. Skips without torch.
     """
     if importlib.util.find_spec("torch") is None:
         pytest.skip("torch is not installed (pip install '.[export]'): zoo models cannot be exported")
@@ -39,22 +54,22 @@ def zoo_onnx() -> Callable[..., Path]:
 
     import exporters
 
-    fingerprint = _exporters_fingerprint()
+    generation = ZOO_CACHE / f"torch{torch.__version__.replace('+', '_')}-{_exporters_fingerprint()}"
+    _prune_stale_generations(generation)
     made: dict[str, Path] = {}
 
     def get(name: str, *, exporter: str = "dynamo", dynamic_batch: bool = True, **options: Any) -> Path:
         key = json.dumps(
             {"name": name, "exporter": exporter, "dynamic_batch": dynamic_batch,
-             "options": {k: v for k, v in sorted(options.items())}, "torch": torch.__version__,
-             "exporters": fingerprint},
+             "options": {k: v for k, v in sorted(options.items())}},
             sort_keys=True, default=str,
         )
         if key in made:
             return made[key]
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        path = ZOO_CACHE / f"{name}-{exporter}{'-dyn' if dynamic_batch else ''}-{digest}.onnx"
+        path = generation / f"{name}-{exporter}{'-dyn' if dynamic_batch else ''}-{digest}.onnx"
         if not path.is_file():
-            ZOO_CACHE.mkdir(parents=True, exist_ok=True)
+            generation.mkdir(parents=True, exist_ok=True)
             exporters.export(name, path, exporter=exporter, dynamic_batch=dynamic_batch, **options)
         made[key] = path
         return path

@@ -85,6 +85,15 @@ def test_static_batch_export(tmp_path):
     assert_matches_torch(path, "mnist_cnn", 2, num_classes=7)
 
 
+def test_model_options_reach_the_factory(tmp_path):
+    """Factory options pass through export: LeNet-5 at 28x28 (fc1 sees 16·4·4), AlexNet without LRN."""
+    result = export("lenet5", tmp_path / "lenet5_28.onnx", input_size=28, exporter="legacy")
+    assert result.input_shape == (1, 1, 28, 28)
+    assert result.params == 61_706 - 120 * 16 * (5 * 5 - 4 * 4)
+    model = onnx.load(str(export("alexnet", tmp_path / "alexnet.onnx", lrn=False, exporter="legacy").path))
+    assert "LRN" not in {n.op_type for n in model.graph.node}
+
+
 def test_dynamo_names_follow_module_paths(zoo_onnx):
     """Renamed dynamo nodes read like the legacy exporter's: /<scopes>/<OpType>, module path in metadata."""
     dynamo = onnx.load(str(zoo_onnx("lenet5")))

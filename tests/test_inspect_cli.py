@@ -107,3 +107,44 @@ def test_help_and_inspect_do_not_import_torch_or_onnxruntime(tiny):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_model_newer_than_onnx_knows_is_one_line(tmp_path, capsys):
+    model = conv_relu_fc()
+    model.ir_version = onnx.IR_VERSION + 5
+    path = tmp_path / "future.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert main(["inspect", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "IR version" in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_external_data_still_gives_a_report_with_a_warning(tmp_path, capsys):
+    model = conv_relu_fc()
+    path = tmp_path / "external.onnx"
+    onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
+    (tmp_path / "weights.bin").unlink()
+    assert main(["inspect", str(path), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["params"] == (8 * 27 + 8) + (10 * 2048 + 10)  # from dims, no data needed
+    assert any("weights.bin" in w for w in data["warnings"])
+
+
+def test_node_whose_shape_cannot_be_inferred_is_a_warning(tmp_path, capsys):
+    from onnx import helper
+
+    # a custom-domain op: onnx cannot infer its output, the Relu after it has no shape either
+    nodes = [helper.make_node("Mystery", ["x"], ["m"], name="mystery", domain="custom.ops"),
+             helper.make_node("Relu", ["m"], ["y"], name="after")]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)]),
+        ir_version=10, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("custom.ops", 1)])
+    path = tmp_path / "partial.onnx"
+    onnx.save(model, path)
+    assert main(["inspect", str(path), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["complete"] is False
+    assert any(w.startswith("cost unknown") and "after" in w for w in data["warnings"])
+    assert [u["op_type"] for u in data["unsupported_ops"]] == ["Mystery"]

@@ -237,3 +237,21 @@ def test_inconsistent_node_costs_its_count_not_the_report():
     assert report.totals.flops == 2 * 8  # the Relu still counts
     assert any(w.startswith("cost unknown") and "bad_fc" in w for w in report.warnings)
     assert not report.complete
+
+
+def test_identity_of_a_weight_is_an_alias_counted_once():
+    # the legacy exporter shares equal initializers through Identity nodes
+    nodes = [
+        helper.make_node("Identity", ["B"], ["B_alias"], name="share"),
+        helper.make_node("Conv", ["x", "W1", "B"], ["c1"], name="conv1"),
+        helper.make_node("Conv", ["c1", "W2", "B_alias"], ["y"], name="conv2"),
+    ]
+    inits = [weight("W1", 4, 4, 1, 1), weight("W2", 4, 4, 1, 1, seed=1), weight("B", 4)]
+    report = analyzer.inspect(make_model(nodes, [("x", [1, 4, 8, 8])], [("y", [1, 4, 8, 8])], inits))
+    nodes = by_name(report)
+    assert nodes["share"].params == 0
+    assert nodes["conv1"].params == nodes["conv2"].params == 4 * 4 + 4
+    assert report.totals.params == 2 * 16 + 4
+    assert report.totals.weight_bytes == 4 * (2 * 16 + 4)
+    # the alias is a weight, not a live activation: the peak is two 4x8x8 float maps
+    assert report.totals.peak_memory_bytes == 2 * (4 * 8 * 8 * 4)
