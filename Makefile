@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := demo-out
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo test test-all bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ demo: install
 	$(VENV)/bin/analyzer inspect $(DEMO)/models/lenet5.onnx
 	$(VENV)/bin/analyzer inspect $(DEMO)/models/inception_naive.onnx --format json -o $(DEMO)/inception_naive.report.json
 	@echo "JSON report written to $(DEMO)/inception_naive.report.json"
+
+# Benchmarks (not part of CI): figures go to BENCHMARKS.md by hand, with machine and date.
+bench: install
+	$(PY) -m pip install -q -e '.[export,dev,bench]'
+	$(PY) benchmarks/bench_inspect.py
+	$(PY) benchmarks/bench_loader.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .cache .pytest_cache

@@ -109,7 +109,7 @@ def _timed_plain(session: Any, feeds: dict[str, np.ndarray]) -> Callable[[], flo
     return run_once
 
 
-class _IoBoundRun:
+class IoBoundRun:
     """Inputs copied once to ``device``; outputs bound there; each timed iteration ends synchronised."""
 
     def __init__(self, session: Any, feeds: dict[str, np.ndarray], device: str) -> None:
@@ -156,7 +156,7 @@ def prepare(
     on_cuda = info.provider == runtime.CUDA
     use_binding = options.io_binding or on_cuda
     if use_binding:
-        run_once = _IoBoundRun(info.session, feeds, "cuda" if on_cuda else "cpu")
+        run_once = IoBoundRun(info.session, feeds, "cuda" if on_cuda else "cpu")
     else:
         run_once = _timed_plain(info.session, feeds)
     label = "model" if isinstance(model, bytes) else Path(model).name

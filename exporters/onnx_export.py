@@ -133,7 +133,27 @@ def build_seeded(name: str | Callable[..., Any], *, seed: int = 0, **options: An
     torch = import_torch("legacy")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build(name, **options).eval()
+        model = build(name, **options).eval()
+        if resolve_factory(name)[2] is not None:
+            _randomize_batchnorm(model, torch)
+        return model
+
+
+def _randomize_batchnorm(model: Any, torch: Any) -> None:
+    """Give a zoo model's BatchNorm layers the statistics of a trained one.
+
+    Fresh BatchNorm is the identity (mean 0, var 1, scale 1, shift 0): folding it into a conv would go
+    unchecked and every folded bias would be zero, which exporters then drop or share between layers —
+    nothing like a real model. A user's own factory is never touched.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+                module.running_mean.normal_(0.0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+                if module.affine:
+                    module.weight.uniform_(0.5, 1.5)
+                    module.bias.normal_(0.0, 0.1)
 
 
 @contextlib.contextmanager

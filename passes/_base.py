@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -33,7 +34,8 @@ def costs(model: ir.Model) -> Any:
     """The analyzer's report for ``model`` (params, MACs, peak memory per node and in total)."""
     import analyzer
 
-    return analyzer.inspect(ir.serde.serialize_model(model))
+    # bytes: the analyzer walks them at the wire level without copying weights (a ModelProto is deep-copied)
+    return analyzer.inspect(ir.serde.serialize_model(model).SerializeToString())
 
 
 def choose_rank(
@@ -159,21 +161,29 @@ class RewritePass(ir.passes.FunctionalPass):
     def apply(self, model: ir.Model, previous: RewriteResult | None = None) -> RewriteResult:
         """Run the pass on a copy of ``model``; ``previous`` (the result that produced ``model``) supplies
         the cost report and the reference outputs so they are not computed twice."""
+        clock = _Clock()
         report_before = previous.report_after if previous is not None and previous.report_after else costs(model)
+        clock.lap("costs")
         work = model.clone()
         records, new_values = self._rewrite_all(work.graph, report_before)
+        clock.lap("rewrite")
         modified = any(r.rewritten for r in records)
-        result = RewriteResult(work, modified, self.name, records, report_before=report_before)
+        result = RewriteResult(work, modified, self.name, records, report_before=report_before, timings=clock.laps)
         if not modified:
             result.report_after = report_before
             result.run_after = previous.run_after if previous is not None else None
             return result
         common_passes.ShapeInferencePass()(work)
+        clock.lap("shapes")
         reference = previous.run_after if previous is not None else None
-        result.verification, result.run_before, result.run_after = verify_rewrite(model, work, new_values, self.verify_options, reference)
+        result.verification, result.run_before, result.run_after = verify_rewrite(
+            model, work, new_values, self.verify_options, reference
+        )
+        clock.lap("verify")
         if result.verification.structural_failure is None:
             result.report_after = costs(work)
             _fill_costs(records, report_before, result.report_after)
+            clock.lap("costs")
         failure = result.verification.structural_failure or self._tolerance_failure(result)
         if failure:
             result.verification.failure = failure
@@ -228,6 +238,17 @@ class RewritePass(ir.passes.FunctionalPass):
             if not measured <= self.max_error:
                 return f"output relative L2 error {measured:.3g} exceeds max_error={self.max_error:g}"
         return None
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 def _outputs_of(graph: ir.Graph, node_name: str) -> list[ir.Value]:

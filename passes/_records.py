@@ -55,6 +55,7 @@ class RewriteResult(ir.passes.PassResult):
     verification: Verification | None = None  # None when nothing changed
     report_before: Report | None = None
     report_after: Report | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: rewrite, shapes, verify, costs
     run_before: ModelRun | None = None  # outputs of the pass's input model on the verification inputs
     run_after: ModelRun | None = None  # outputs of ``model`` on the same inputs, reused by the next pass
 
@@ -74,6 +75,7 @@ class RewriteResult(ir.passes.PassResult):
             "verification": None if self.verification is None else self.verification.to_dict(),
             "before": totals_dict(self.report_before),
             "after": totals_dict(self.report_after),
+            "seconds": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
 

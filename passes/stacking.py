@@ -15,7 +15,8 @@ Modes.
   factors ``A`` (ka = k − 2) and ``B`` (3x3): with ``A`` fixed, ``B`` solves the normal equations
   ``B_(0) · Γ = R`` where ``Γ[(m, b), (m', b')] = Σ_{c, a} A[m, c, a] · A[m', c, a + b − b']`` (an M·9 square
   Gram built from the kernel's auto-correlations) and ``R[o, (m, b)] = Σ_{c, a} W[o, c, a + b] · A[m, c, a]``;
-  the ``A`` step is the same problem on the transposed kernel (``Wᵀ = C(Bᵀ, Aᵀ)``). Init: ``B`` a centred
+  the ``A`` step is the same problem on the transposed kernel (``Wᵀ = C(Bᵀ, Aᵀ)``), solved by conjugate
+  gradients on the normal equations instead when ``M·ka²`` exceeds 4608 (two compositions per step). Init: ``B`` a centred
   1x1 holding the top-M left singular vectors of ``W_(0)``. For k ≥ 7 the ``(k−2)``x``(k−2)`` factor is fitted
   again the same way (greedy). The reported error is that of the composed kernel.
 - ``exact``: shift kernels. With ``n = k − 2`` and each kernel position ``p = o + a`` (``o ∈ [0, n)², a ∈ [0, 3)²``,
@@ -40,6 +41,7 @@ from passes._graph import Builder, read_conv, relative_error
 from passes._records import Skip, TargetRecord
 
 MODES = ("fit", "exact", "init")
+DIRECT_SOLVE_LIMIT = 4608  # unknowns per row of a direct normal-equation solve (512 channels x 3x3); CG above
 
 
 def compose(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -79,6 +81,40 @@ def _solve_second(target: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, fl
     return solution.reshape(o_count, m, kb, kb), max(residual, 0.0)
 
 
+def _adjoint(residual: np.ndarray, second: np.ndarray, ka: int) -> np.ndarray:
+    """Adjoint of ``A ↦ compose(A, second)``: ``G[m, c, a] = Σ_{o, b} second[o, m, b] · residual[o, c, a + b]``."""
+    kb = second.shape[2]
+    grad = np.zeros((second.shape[1], residual.shape[1], ka, ka))
+    for by in range(kb):
+        for bx in range(kb):
+            grad += np.tensordot(second[:, :, by, bx], residual[:, :, by:by + ka, bx:bx + ka], axes=([0], [0]))
+    return grad
+
+
+def _solve_first_cg(target: np.ndarray, first: np.ndarray, second: np.ndarray, steps: int = 40) -> np.ndarray:
+    """Least-squares ``first`` by conjugate gradients on the normal equations (CGNR), warm-started.
+
+    Used where the direct solve's system (M·ka² unknowns per row) would be too large: each step costs two
+    kernel compositions instead of a cubic factorization."""
+    ka = first.shape[2]
+    x = first.copy()
+    residual = target - compose(x, second)
+    z = _adjoint(residual, second, ka)
+    direction, z_norm = z.copy(), float(np.sum(z * z))
+    for _ in range(steps):
+        if z_norm <= 1e-30:
+            break
+        image = compose(direction, second)
+        alpha = z_norm / max(float(np.sum(image * image)), 1e-300)
+        x += alpha * direction
+        residual -= alpha * image
+        z = _adjoint(residual, second, ka)
+        new_norm = float(np.sum(z * z))
+        direction = z + (new_norm / z_norm) * direction
+        z_norm = new_norm
+    return x
+
+
 def fit_pair(target: np.ndarray, mid: int, ka: int, iters: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """ALS for ``target ≈ compose(A, B)`` with ``A: (mid, Cin, ka, ka)``, ``B: (Cout, mid, 3, 3)``."""
     cout = target.shape[0]
@@ -89,9 +125,13 @@ def fit_pair(target: np.ndarray, mid: int, ka: int, iters: int, rng: np.random.G
     second[:, : top.shape[1], 1, 1] += top
     total = float(np.sum(target**2)) or 1.0
     previous = np.inf
+    first = np.zeros((mid, target.shape[1], ka, ka))
     for _ in range(max(iters, 1)):
-        first_t, _ = _solve_second(target.transpose(1, 0, 2, 3), second.transpose(1, 0, 2, 3))
-        first = first_t.transpose(1, 0, 2, 3)
+        if mid * ka * ka > DIRECT_SOLVE_LIMIT:
+            first = _solve_first_cg(target, first, second)
+        else:
+            first_t, _ = _solve_second(target.transpose(1, 0, 2, 3), second.transpose(1, 0, 2, 3))
+            first = first_t.transpose(1, 0, 2, 3)
         second, residual = _solve_second(target, first)
         if previous - residual < 1e-4 * total:
             break

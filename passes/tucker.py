@@ -41,6 +41,7 @@ FORMS = ("tucker2", "reduce")
 def _leading_vectors(matrix: np.ndarray, rank_options: dict[str, Any]) -> np.ndarray:
     """Top left singular vectors of ``matrix``, their number chosen by ``rank_options``."""
     # The Gram matrix's eigenvectors are the left singular vectors: much cheaper than an SVD of a wide matrix.
+    matrix = np.ascontiguousarray(matrix)
     gram = matrix @ matrix.T
     eigenvalues, vectors = np.linalg.eigh(gram)
     order = np.argsort(eigenvalues)[::-1]
@@ -51,8 +52,9 @@ def _leading_vectors(matrix: np.ndarray, rank_options: dict[str, Any]) -> np.nda
 
 def _mode_product(tensor: np.ndarray, matrix: np.ndarray, mode: int) -> np.ndarray:
     """``tensor ×_mode matrixᵀ``: contracts axis ``mode`` (size n) with ``matrix`` (n × r), keeping the axis order."""
-    moved = np.moveaxis(tensor, mode, -1)
-    return np.moveaxis(moved @ matrix, -1, mode)
+    moved = np.ascontiguousarray(np.moveaxis(tensor, mode, -1))  # one 2-D BLAS product, not a strided batch
+    product = moved.reshape(-1, moved.shape[-1]) @ matrix
+    return np.moveaxis(product.reshape(*moved.shape[:-1], matrix.shape[1]), -1, mode)
 
 
 def tucker2(weight: np.ndarray, in_options: dict[str, Any], out_options: dict[str, Any] | None, iters: int = 0):

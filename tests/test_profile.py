@@ -191,3 +191,12 @@ def test_zoo_model_rows_cover_every_compute_node(zoo_onnx):
     covered = {name for row in result.rows for name in row.covers}
     assert compute <= covered
     assert not [d for d in result.not_timed if d["macs"]]
+
+
+def test_measured_peaks_are_plausible():
+    from analyzer.profile import measure_peaks
+
+    peaks = measure_peaks("cpu", threads=1, matmul_n=256, bandwidth_mib=16)
+    # any CPU of the last decade: above 0.1 GFLOP/s and 0.1 GB/s single-threaded, below 10 TFLOP/s and 10 TB/s
+    assert 0.1 < peaks.gflops < 1e4 and 0.1 < peaks.bandwidth_gbs < 1e4
+    assert "measured" in peaks.source
