@@ -10,17 +10,16 @@ result (:mod:`passes._verify`). A pass claiming exactness, or given ``max_error`
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import numpy as np
 import onnx_ir as ir
 import onnx_ir.passes.common as common_passes
 
 from analyzer.errors import AnalyzerError
+
 from passes._records import PassFailed, RewriteResult, Skip, TargetRecord
 from passes._verify import ModelRun, VerifyOptions, verify_rewrite
 
@@ -38,61 +37,24 @@ def costs(model: ir.Model) -> Any:
     return analyzer.inspect(ir.serde.serialize_model(model).SerializeToString())
 
 
-def choose_rank(
-    singular_values: np.ndarray,
-    *,
-    rank: int | None = None,
-    rank_ratio: float | None = None,
-    energy: float | None = None,
-    max_error: float | None = None,
-) -> int:
-    """Rank from the singular values ``s`` of an unfolding (full rank ``n = len(s)``).
+def as_ir_model(model: Any) -> Any:
+    """Accept an ``onnx_ir.Model``, a ``PassResult``, an ``onnx.ModelProto`` or a path to an .onnx file."""
+    if isinstance(model, (ir.Model, ir.passes.PassResult)):
+        return model
+    import os
 
-    ``rank``: ``min(rank, n)``; ``rank_ratio``: ``ceil(ratio * n)``; ``energy``: the smallest ``r`` with
-    ``sum(s[:r]**2) >= energy * sum(s**2)``; ``max_error``: the smallest ``r`` with
-    ``sqrt(sum(s[r:]**2) / sum(s**2)) <= max_error`` (Eckart–Young: that is the relative error of the
-    best rank-``r`` approximation). Never below 1.
-    """
-    n = len(singular_values)
-    power = np.asarray(singular_values, dtype=np.float64) ** 2
-    total = float(power.sum())
-    if rank is not None:
-        return max(1, min(rank, n))
-    if rank_ratio is not None:
-        return max(1, min(n, math.ceil(rank_ratio * n - 1e-9)))
-    if total == 0:
-        return 1
-    kept = np.cumsum(power) / total  # kept[r - 1] = energy of the first r
-    if energy is not None:
-        return max(1, min(n, int(np.searchsorted(kept, energy - 1e-12)) + 1))
-    if max_error is not None:
-        tail = np.maximum(1.0 - kept, 0.0)  # tail[r - 1] = relative squared error at rank r
-        ok = np.nonzero(np.sqrt(tail) <= max_error)[0]
-        return max(1, int(ok[0]) + 1 if len(ok) else n)
-    return n
+    import onnx
 
-
-def check_rank_options(name: str, options: Mapping[str, Any], *, default_ratio: float | None = 0.5) -> dict[str, Any]:
-    """Validate ``rank``/``rank_ratio``/``energy``/``max_error``; at most one of the first three."""
-    given = {k: v for k, v in options.items() if v is not None}
-    selectors = [k for k in ("rank", "rank_ratio", "energy") if k in given]
-    if len(selectors) > 1:
-        raise AnalyzerError(f"{name}: give one of rank, rank_ratio, energy (got {', '.join(selectors)})")
-    if "rank" in given and (not isinstance(given["rank"], int) or given["rank"] < 1):
-        raise AnalyzerError(f"{name}: rank must be a positive integer, got {given['rank']!r}")
-    for key in ("rank_ratio", "energy"):
-        if key in given and not 0 < given[key] <= 1:
-            raise AnalyzerError(f"{name}: {key} must be in (0, 1], got {given[key]}")
-    if "max_error" in given and not given["max_error"] >= 0:
-        raise AnalyzerError(f"{name}: max_error must be >= 0, got {given['max_error']}")
-    if not selectors and "max_error" not in given and default_ratio is not None:
-        given["rank_ratio"] = default_ratio
-    return given
+    if isinstance(model, (str, os.PathLike)):
+        model = onnx.load(str(model))
+    if isinstance(model, onnx.ModelProto):
+        return ir.serde.deserialize_model(model)
+    raise TypeError(f"expected an onnx_ir.Model, onnx.ModelProto or path, got {type(model).__name__}")
 
 
 class NodeFilter:
-    """The user's choice of targets: ``nodes`` (names or regexes matched in full against the node name or
-    its torch module path), ``attrs`` (attribute values that must match, e.g. ``{"kernel_shape": [5, 5]}``)
+    """The user's choice of targets: ``nodes`` (names, or regexes matched in full against the node name),
+    ``attrs`` (attribute values that must match, e.g. ``{"kernel_shape": [5, 5]}``)
     and ``min_macs`` (the node's MACs in the analyzer's report)."""
 
     def __init__(self, nodes: str | Iterable[str] | None = None, attrs: Mapping[str, Any] | None = None,
@@ -112,8 +74,8 @@ class NodeFilter:
     def matches_name(self, node: ir.Node) -> bool:
         if not self.patterns:
             return True
-        labels = [node.name or ""] + [v for k, v in node.metadata_props.items() if "name_scope" in k or k == "module"]
-        return any(label == p or rx.fullmatch(label) for p, rx in self.patterns for label in labels)
+        name = node.name or ""
+        return any(name == p or rx.fullmatch(name) for p, rx in self.patterns)
 
     def matches_attrs(self, node: ir.Node) -> bool:
         for key, want in self.attrs.items():
@@ -154,6 +116,9 @@ class RewritePass(ir.passes.FunctionalPass):
 
     def _try_rewrite(self, graph: ir.Graph, node: ir.Node) -> TargetRecord | Skip:
         raise NotImplementedError
+
+    def __call__(self, model: Any, /) -> RewriteResult:
+        return super().__call__(as_ir_model(model))
 
     def call(self, model: ir.Model) -> RewriteResult:
         return self.apply(model)
@@ -268,4 +233,4 @@ def _fill_costs(records: list[TargetRecord], before: Any, after: Any) -> None:
             record.new_macs = sum(new[n].macs for n in record.new_nodes)
 
 
-__all__ = ["RewritePass", "NodeFilter", "choose_rank", "check_rank_options", "costs", "ModelRun"]
+__all__ = ["RewritePass", "NodeFilter", "costs", "as_ir_model", "ModelRun"]

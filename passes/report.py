@@ -52,7 +52,7 @@ def render_table(steps: list[RewriteResult], *, source: Path, target: Path | Non
             if not r.weight_preserving:
                 error = "; weights re-initialised (not weight-preserving)"
             lines.append(f"  {r.node}: {r.detail}{error}")
-            if r.old_macs is not None or r.new_macs is not None:
+            if r.old_macs is not None:
                 lines.append(f"      params {_change(r.old_params, r.new_params)}, MACs {_change(r.old_macs, r.new_macs)}")
         lines.append(f"  verification: {_verification_line(step)}")
     if steps:

@@ -15,7 +15,7 @@ from typing import Any
 import onnx_ir as ir
 
 from analyzer.numerics import Comparison, compare_outputs
-from passes._base import RewritePass
+from passes._base import RewritePass, as_ir_model
 from passes._records import PassFailed, RewriteResult, TargetRecord, totals_dict
 from passes._verify import VerifyOptions
 
@@ -57,6 +57,9 @@ class Sequential(ir.passes.Sequential):
                 raise TypeError(f"passes.Sequential takes rewrite passes, got {type(p).__name__}")
             if verify is not None:
                 p.verify_options = verify
+
+    def __call__(self, model: Any, /) -> SequentialResult:
+        return super().__call__(as_ir_model(model))
 
     def call(self, model: ir.Model) -> SequentialResult:
         steps: list[RewriteResult] = []

@@ -31,7 +31,8 @@ import numpy as np
 import onnx_ir as ir
 
 from analyzer.errors import AnalyzerError
-from passes._base import RewritePass, check_rank_options, choose_rank
+from passes._base import RewritePass
+from passes.ranks import check_rank_options, choose_rank
 from passes._graph import Builder, read_conv, relative_error
 from passes._records import Skip, TargetRecord
 

@@ -250,3 +250,10 @@ def test_sequential_chains_results_and_compares_to_input():
     assert len(result.records) == 2 and result.modified
     assert result.comparison.relative_l2_error < 1e-5
     assert result.steps[1].run_before is result.steps[0].run_after  # outputs reused, not recomputed
+
+
+def test_accepts_a_model_proto_and_keeps_it():
+    proto = conv_proto()
+    before = proto.SerializeToString()
+    result = Sequential(bottleneck(rank=2))(proto)
+    assert result.modified and proto.SerializeToString() == before

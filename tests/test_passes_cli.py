@@ -109,3 +109,35 @@ def test_parse_pass_types_options():
     p = parse_pass("stack3x3:mode=init,relu=true,mid=4,kernel=5")
     assert (p.mode, p.relu, p.mid, p.filter.attrs) == ("init", True, 4, {"kernel_shape": 5})
     assert parse_pass("fold_bn").name == "fold-bn"
+
+
+def test_external_data_goes_beside_the_output(tmp_path, monkeypatch, capsys):
+    """Above the size limit the weights go to ``<output>.data``, never to the input's external-data location."""
+    import passes._verify
+
+    source_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    source_dir.mkdir()
+    out_dir.mkdir()
+    source = source_dir / "m.onnx"
+    onnx.save(conv_proto(cin=4, cout=8, k=5, hw=10), str(source), save_as_external_data=True,
+              location="weights.bin", size_threshold=0)
+    weights_before = (source_dir / "weights.bin").read_bytes()
+    monkeypatch.setattr(passes._verify, "EXTERNAL_DATA_BYTES", 0)  # force the external-data path
+    out = out_dir / "m.onnx"
+    assert main(["optimize", str(source), "-o", str(out), "-q", "--pass", "bottleneck:rank_ratio=1.0"]) == 0
+    assert (out_dir / "m.onnx.data").is_file()
+    locations = {entry.value for t in onnx.load(str(out), load_external_data=False).graph.initializer
+                 for entry in t.external_data if entry.key == "location"}
+    assert locations == {"m.onnx.data"}
+    assert (source_dir / "weights.bin").read_bytes() == weights_before
+    onnx.checker.check_model(str(out), full_check=True)
+    assert "verification: passed" in capsys.readouterr().out
+
+
+def test_refuses_an_output_over_the_inputs_external_data(tmp_path, capsys):
+    source = tmp_path / "m.onnx"
+    onnx.save(conv_proto(), str(source), save_as_external_data=True, location="w.onnx.data", size_threshold=0)
+    before = (tmp_path / "w.onnx.data").read_bytes()
+    assert main(["optimize", str(source), "-o", str(tmp_path / "w.onnx"), "-q", "--pass", "bottleneck:rank=2"]) == 2
+    assert "refusing to overwrite the input's file" in capsys.readouterr().err
+    assert (tmp_path / "w.onnx.data").read_bytes() == before

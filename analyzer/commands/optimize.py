@@ -75,16 +75,29 @@ def _progress(quiet: bool):
     return show
 
 
-def load(path: Path) -> Any:
-    """The input as an onnx-ir model; external data is read (and checked) by onnx.load, then inlined."""
+def load(path: Path) -> tuple[Any, list[Path]]:
+    """The input as an onnx-ir model (external data read, checked by onnx, and inlined) and the input's files."""
     import onnx
     import onnx_ir as ir
 
     try:
-        proto = onnx.load(str(path), load_external_data=True)
+        proto = onnx.load(str(path), load_external_data=False)
+        data_files = sorted({(path.parent / entry.value) for tensor in proto.graph.initializer
+                             for entry in tensor.external_data if entry.key == "location"})
+        onnx.load_external_data_for_model(proto, str(path.parent))
     except Exception as e:
-        raise AnalyzerError(f"cannot read {path.name} as an ONNX model: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
-    return ir.serde.deserialize_model(proto)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AnalyzerError(f"cannot read {path.name} as an ONNX model: {first}") from e
+    return ir.serde.deserialize_model(proto), [path, *data_files]
+
+
+def _check_output(target: Path, input_files: list[Path]) -> None:
+    """Neither the output nor its external-data file may be one of the input's files."""
+    outputs = [target, target.with_name(target.name + ".data")]
+    for out in outputs:
+        for used in input_files:
+            if out.resolve() == used.resolve() or _same_file(out, used):
+                raise AnalyzerError(f"refusing to overwrite the input's file {used}; choose another -o")
 
 
 def save(model: Any, target: Path) -> None:
@@ -120,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
         raise AnalyzerError(f"--inputs file {args.inputs} does not exist")
     verify = VerifyOptions(samples=args.samples, seed=args.seed, inputs=args.inputs)
     pipeline = [parse_pass(spec, verify=verify, progress=_progress(args.quiet)) for spec in args.passes]
-    model = load(source)
+    model, input_files = load(source)
+    _check_output(target, input_files)
     render = render_json if args.format == "json" else render_table
     try:
         result = Sequential(*pipeline)(model)
