@@ -305,7 +305,8 @@ def compare(
     if options.check_outputs:
         outputs_match, outputs = _outputs_check(runner_a, runner_b, options.output_tolerance)
         if not outputs_match:
-            notes.append("outputs differ: " + outputs.get("reason", f"relative L2 error {outputs['relative_l2_error']:.3g}"))
+            reason = outputs["reason"] if "reason" in outputs else f"relative L2 error {outputs['relative_l2_error']:.3g}"
+            notes.append("outputs differ: " + reason)
     delta = None
     if options.analyze:
         try:

@@ -171,3 +171,20 @@ def test_iters_split_into_rounds(one_conv, tmp_path):
     # blocks of at most ceil(40 / 20) = 2 iterations: at least 20 rounds, exactly 40 samples each
     assert result.a.stats.iterations == 40 and result.b.stats.iterations == 40
     assert result.rounds >= 20 and result.analyzer_delta is None
+
+
+def test_models_with_different_output_shapes_compare_with_a_reason(tmp_path):
+    """Regression: a shape mismatch used to crash while building the note (KeyError)."""
+    from onnx import helper
+
+    from analyzer.compare import CompareOptions, compare
+    from tests.model_builders import make_model, weight
+
+    a = make_model([helper.make_node("MatMul", ["x", "W"], ["y"])], [("x", [1, 8])], [("y", [1, 8])], [weight("W", 8, 8)])
+    b = make_model([helper.make_node("MatMul", ["x", "W"], ["y"])], [("x", [1, 8])], [("y", [1, 4])], [weight("W", 8, 4)])
+    from analyzer.bench import BenchOptions
+
+    options = CompareOptions(bench=BenchOptions(provider="cpu", iters=20), rounds=3, analyze=False)
+    result = compare(a.SerializeToString(), b.SerializeToString(), options)
+    assert result.outputs_match is False
+    assert any("output shapes differ" in n for n in result.notes)
