@@ -33,6 +33,11 @@ demo: install
 	$(VENV)/bin/analyzer inspect $(DEMO)/models/lenet5.onnx
 	$(VENV)/bin/analyzer inspect $(DEMO)/models/inception_naive.onnx --format json -o $(DEMO)/inception_naive.report.json
 	@echo "JSON report written to $(DEMO)/inception_naive.report.json"
+	$(VENV)/bin/analyzer optimize $(DEMO)/models/inception_naive.onnx -o $(DEMO)/inception_naive.bottleneck.onnx \
+		--pass bottleneck:form=reduce
+	@# the rewrite is lossy at this rank, so the outputs differ by design: report it, do not gate on it
+	$(VENV)/bin/analyzer compare $(DEMO)/models/inception_naive.onnx $(DEMO)/inception_naive.bottleneck.onnx \
+		--time 3 --allow-output-mismatch
 
 # Benchmarks (not part of CI): figures go to BENCHMARKS.md by hand, with machine and date.
 bench: install

@@ -59,7 +59,7 @@ def inspect(
     from analyzer.shapes import Binding, apply_binding, bind_remaining_input_dims, has_symbolic_inputs, infer_shapes
 
     clock = _Clock(timings)
-    loaded = load_model(source)
+    loaded = load_model(_serialized_if_proto(source))
     clock.lap("load")
     model = loaded.proto
     if loaded.proto is source:
@@ -93,6 +93,20 @@ def inspect(
         if problems:
             raise StrictModeError("strict mode: no counting rule or unknown shape for " + "; ".join(problems))
     return report
+
+
+def _serialized_if_proto(source: Any) -> Any:
+    """A ModelProto as bytes, so the loader strips its weight payloads like a file's.
+
+    Shape inference would otherwise copy every weight byte through each of its runs (seconds for
+    AlexNet). Over 2 GB a proto cannot be serialized; it is then analyzed as it is.
+    """
+    if hasattr(source, "SerializeToString") and hasattr(source, "graph"):
+        try:
+            return source.SerializeToString()
+        except ValueError:
+            return source
+    return source
 
 
 class _Clock:

@@ -103,6 +103,7 @@ class BottleneckPass(RewritePass):
         super().__init__(max_error=max_error, **common)
         self.form = form
         self.iters = iters
+        self.fixed_rank = rank is not None or rank_ratio is not None
 
     def _mode_options(self) -> dict[str, Any]:
         options = dict(self.rank_options)
@@ -120,6 +121,11 @@ class BottleneckPass(RewritePass):
             return Skip(f"grouped conv (group={spec.group}) is not supported by bottleneck", unsupported=True)
         options = self._mode_options()
         u_in, core, u_out = tucker2(spec.weight, options, options if self.form == "tucker2" else None, self.iters)
+        factor_size = u_in.size + core.size + (0 if u_out is None else u_out.size)
+        if factor_size >= spec.weight.size and not self.fixed_rank:
+            # ranks chosen by default, energy or max_error that leave the layer no smaller only add work
+            return Skip(f"the factors ({factor_size:,} weights) would not be smaller than the kernel "
+                        f"({spec.weight.size:,}); give rank= or rank_ratio= to force it")
         error = relative_error(spec.weight, reconstruct(u_in, core, u_out))
         b = Builder(graph, node, self.name, spec.dtype)
         x = b.conv("reduce", node.inputs[0], u_in.T[:, :, None, None])

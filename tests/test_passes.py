@@ -148,8 +148,9 @@ def test_reported_weight_error_predicts_output_error(name, make):
 
 
 def test_energy_and_max_error_choose_ranks():
-    model = conv_model(cin=8, cout=16, k=3, pad=1, hw=8)
-    loose, tight = bottleneck(energy=0.5)(model), bottleneck(energy=0.99)(model)
+    # 32x32x3x3: random kernels have flat spectra, so 0.9 energy keeps most ranks yet still shrinks the layer
+    model = conv_model(cin=32, cout=32, k=3, pad=1, hw=8)
+    loose, tight = bottleneck(energy=0.5)(model), bottleneck(energy=0.9)(model)
     assert loose.rewritten[0].new_params < tight.rewritten[0].new_params
     result = asymmetric(max_error=0.5)(model)
     assert result.rewritten[0].weight_error <= 0.5
@@ -257,3 +258,18 @@ def test_accepts_a_model_proto_and_keeps_it():
     before = proto.SerializeToString()
     result = Sequential(bottleneck(rank=2))(proto)
     assert result.modified and proto.SerializeToString() == before
+
+
+def test_bottleneck_skips_a_factorization_that_would_not_shrink_the_layer():
+    from onnx import helper
+
+    from tests.model_builders import make_model, weight
+
+    # a 1x1 conv 8 -> 4: default rank_ratio 0.5 gives factors 8·4 + 4·4 = 48 weights >= 8·4 = 32
+    model = make_model([helper.make_node("Conv", ["x", "W"], ["y"], name="pointwise")],
+                       [("x", [1, 8, 6, 6])], [("y", [1, 4, 6, 6])], [weight("W", 4, 8, 1, 1)])
+    result = bottleneck(form="reduce")(model)
+    assert not result.modified
+    assert "would not be smaller" in result.records[0].detail
+    forced = bottleneck(form="reduce", rank_ratio=0.5)(model)
+    assert forced.modified
