@@ -29,13 +29,9 @@ CACHE = REPO / ".cache" / "bench"
 
 
 def export_zoo(name: str) -> Path:
-    path = CACHE / f"{name}.onnx"
-    if not path.exists():
-        import exporters
+    import exporters
 
-        CACHE.mkdir(parents=True, exist_ok=True)
-        exporters.export(name, path, exporter="legacy")
-    return path
+    return exporters.export_cached(name, CACHE)
 
 
 def chain_model(blocks: int, path: Path) -> int:

@@ -31,13 +31,9 @@ CONFIGS = {
 
 
 def export_vgg16() -> Path:
-    path = CACHE / "vgg16.onnx"
-    if not path.exists():
-        import exporters
+    import exporters
 
-        CACHE.mkdir(parents=True, exist_ok=True)
-        exporters.export("vgg16", path, exporter="legacy")
-    return path
+    return exporters.export_cached("vgg16", CACHE)
 
 
 def main() -> int:

@@ -30,6 +30,20 @@ def export(name_or_factory: Any, output: Any, **options: Any) -> ExportResult:
     return _export(name_or_factory, output, **options)
 
 
+def export_cached(name: str, directory: Any, *, exporter: str = "legacy", **options: Any) -> Any:
+    """``directory/NAME.onnx``, exported on first use and reused after (benchmarks and demos).
+
+    The legacy exporter by default: it writes the Flatten/GlobalAveragePool graphs most tools expect.
+    """
+    from pathlib import Path
+
+    path = Path(directory) / f"{name}.onnx"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export(name, path, exporter=exporter, **options)
+    return path
+
+
 def __getattr__(name: str) -> Any:
     if name == "ExportResult":
         from exporters.onnx_export import ExportResult
@@ -38,4 +52,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'exporters' has no attribute {name!r}")
 
 
-__all__ = ["ZOO", "ZooEntry", "MODULE_KEY", "build", "export", "ExportResult"]
+__all__ = ["ZOO", "ZooEntry", "MODULE_KEY", "build", "export", "export_cached", "ExportResult"]

@@ -54,6 +54,15 @@ def _ints(node: ir.Node, name: str, default: list[int]) -> list[int]:
     return list(attr.as_ints()) if attr is not None else default
 
 
+def read_plain_conv(node: ir.Node, pass_name: str) -> ConvSpec | Skip:
+    """:func:`read_conv` for the passes that factor a whole (group 1) kernel."""
+    spec = read_conv(node)
+    if isinstance(spec, Skip) or spec.group == 1:
+        return spec
+    kind = "depthwise" if spec.group == spec.cin and spec.weight.shape[1] == 1 else "grouped"
+    return Skip(f"{kind} conv (group={spec.group}) is not supported by {pass_name}", unsupported=True)
+
+
 def read_conv(node: ir.Node) -> ConvSpec | Skip:
     """The conv's weights and attributes, or why it cannot be rewritten."""
     if node.op_type != "Conv" or node.domain not in ("", "ai.onnx"):

@@ -24,7 +24,7 @@ import onnx_ir as ir
 from analyzer.errors import AnalyzerError
 from passes._base import RewritePass
 from passes.ranks import choose_rank
-from passes._graph import Builder, read_conv, relative_error
+from passes._graph import Builder, read_plain_conv, relative_error
 from passes._records import Skip, TargetRecord
 
 
@@ -79,12 +79,9 @@ class SeparablePass(RewritePass):
         self.energy = energy
 
     def _try_rewrite(self, graph: ir.Graph, node: ir.Node) -> TargetRecord | Skip:
-        spec = read_conv(node)
+        spec = read_plain_conv(node, self.name)
         if isinstance(spec, Skip):
             return spec
-        if spec.group != 1:
-            kind = "depthwise" if spec.group == spec.cin and spec.weight.shape[1] == 1 else "grouped"
-            return Skip(f"{kind} conv (group={spec.group}) is not supported by separable", unsupported=True)
         if spec.kernel == (1, 1):
             return Skip("1x1 conv has no spatial part to separate", unsupported=True)
         max_error = self.max_error if self.m is None and self.energy is None else None

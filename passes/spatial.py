@@ -24,7 +24,7 @@ import onnx_ir as ir
 
 from passes._base import RewritePass
 from passes.ranks import check_rank_options, choose_rank
-from passes._graph import Builder, read_conv, relative_error
+from passes._graph import Builder, read_plain_conv, relative_error
 from passes._records import Skip, TargetRecord
 
 
@@ -65,11 +65,9 @@ class AsymmetricPass(RewritePass):
         super().__init__(max_error=max_error, **common)
 
     def _try_rewrite(self, graph: ir.Graph, node: ir.Node) -> TargetRecord | Skip:
-        spec = read_conv(node)
+        spec = read_plain_conv(node, self.name)
         if isinstance(spec, Skip):
             return spec
-        if spec.group != 1:
-            return Skip(f"grouped conv (group={spec.group}) is not supported by asymmetric", unsupported=True)
         kh, kw = spec.kernel
         if kh == 1 or kw == 1:
             return Skip(f"{kh}x{kw} kernel is already one-dimensional", unsupported=True)

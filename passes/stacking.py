@@ -10,7 +10,7 @@ import onnx_ir as ir
 
 from analyzer.errors import AnalyzerError
 from passes._base import RewritePass
-from passes._graph import Builder, read_conv, relative_error
+from passes._graph import Builder, read_plain_conv, relative_error
 from passes._records import Skip, TargetRecord
 from passes.kernel_stack import compose, exact_stack, fit_stack
 
@@ -57,12 +57,10 @@ class Stack3x3Pass(RewritePass):
         return [rng.standard_normal((o, i, 3, 3)) * np.sqrt(2.0 / (i * 9)) for o, i in shapes]
 
     def _try_rewrite(self, graph: ir.Graph, node: ir.Node) -> TargetRecord | Skip:
-        spec = read_conv(node)
+        spec = read_plain_conv(node, self.name)
         if isinstance(spec, Skip):
             return spec
         kh, kw = spec.kernel
-        if spec.group != 1:
-            return Skip(f"grouped conv (group={spec.group}) is not supported by stack3x3", unsupported=True)
         if kh != kw or kh < 5 or kh % 2 == 0:
             return Skip(f"{kh}x{kw} kernel: stack3x3 needs a square odd kernel of size >= 5", unsupported=True)
         kernels = self._kernels(spec.weight)

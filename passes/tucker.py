@@ -33,7 +33,7 @@ import onnx_ir as ir
 from analyzer.errors import AnalyzerError
 from passes._base import RewritePass
 from passes.ranks import check_rank_options, choose_rank
-from passes._graph import Builder, read_conv, relative_error
+from passes._graph import Builder, read_plain_conv, relative_error
 from passes._records import Skip, TargetRecord
 
 FORMS = ("tucker2", "reduce")
@@ -114,11 +114,9 @@ class BottleneckPass(RewritePass):
         return options
 
     def _try_rewrite(self, graph: ir.Graph, node: ir.Node) -> TargetRecord | Skip:
-        spec = read_conv(node)
+        spec = read_plain_conv(node, self.name)
         if isinstance(spec, Skip):
             return spec
-        if spec.group != 1:
-            return Skip(f"grouped conv (group={spec.group}) is not supported by bottleneck", unsupported=True)
         options = self._mode_options()
         u_in, core, u_out = tucker2(spec.weight, options, options if self.form == "tucker2" else None, self.iters)
         factor_size = u_in.size + core.size + (0 if u_out is None else u_out.size)

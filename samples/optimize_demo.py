@@ -29,14 +29,11 @@ CACHE = REPO / ".cache" / "demo"
 
 
 def export(name: str) -> Path:
-    path = CACHE / f"{name}.onnx"
-    if not path.exists():
-        import exporters
+    import exporters
 
-        CACHE.mkdir(parents=True, exist_ok=True)
+    if not (CACHE / f"{name}.onnx").exists():
         print(f"exporting {name} ...", flush=True)
-        exporters.export(name, path, exporter="legacy")
-    return path
+    return exporters.export_cached(name, CACHE)
 
 
 def show(title: str, path: Path, pipelines: list[tuple[str, object]]) -> None:
