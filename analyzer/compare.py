@@ -26,6 +26,8 @@ Gates (combined with AND; no gate given: passed):
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import os
 import time
@@ -267,6 +269,9 @@ def _label(model: str | os.PathLike | bytes) -> str:
     return "model" if isinstance(model, bytes) else Path(model).name
 
 
+SPINNING_KEY = "session.intra_op.allow_spinning"
+
+
 def compare(
     model_a: str | os.PathLike | bytes,
     model_b: str | os.PathLike | bytes,
@@ -277,8 +282,13 @@ def compare(
     """Measure A and B interleaved and decide; see the module docstring."""
     options = options or CompareOptions()
     options.validate()
-    runner_a = prepare(model_a, options.bench)
-    runner_b = prepare(model_b, options.bench, feeds=runner_a.feeds)
+    # Two sessions share the CPU: a session's intra-op threads spin after each run and would steal
+    # cycles from the other's next block. Spinning off, unless the caller set it.
+    bench = dataclasses.replace(
+        options.bench, session_config={SPINNING_KEY: "0", **options.bench.session_config}
+    )
+    runner_a = prepare(model_a, bench)
+    runner_b = prepare(model_b, bench, feeds=runner_a.feeds)
     _same_inputs(runner_a, runner_b)
     budget = options.time_budget
     warm_budget = None if budget is None else budget / 4

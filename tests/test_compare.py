@@ -53,7 +53,8 @@ def four_convs(tmp_path):
 
 
 def _options(**kwargs):
-    return CompareOptions(bench=BenchOptions(provider="cpu", time_budget=1.0), **kwargs)
+    # one intra-op thread: under pytest-xdist the other worker holds the second core
+    return CompareOptions(bench=BenchOptions(provider="cpu", time_budget=1.0, threads=1), **kwargs)
 
 
 def test_identical_models_no_significant_difference(one_conv, tmp_path):
