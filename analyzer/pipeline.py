@@ -140,6 +140,9 @@ def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimi
     unsupported: dict[tuple[str, str], list[str]] = defaultdict(list)
     unknown_cost: list[str] = []
     unknown_size: set[str] = set()
+    # activation tensors (graph inputs and node outputs that are not weight aliases) -> bytes, for liveness
+    activation_sizes: dict[str, int] = {n: v.nbytes for n, v in G.graph["inputs"].items() if v.nbytes is not None}
+    node_outputs: dict[int, list[str]] = {}
     used_weights: set[str] = set()
     trainable: set[str] = set()
 
@@ -181,13 +184,16 @@ def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimi
         except (ShapeUnknown, AnalyzerError) as e:
             # an unknown or inconsistent shape costs this node its count, not the whole report
             unknown_cost.append(f"{view.name} ({e})")
+        node_outputs[i] = [out.name for out in view.outputs if out is not None]
         for out in view.outputs:
             if out is None:
                 continue
             if out.nbytes is None:
                 unknown_size.add(out.name)
-            else:
-                report.activation_bytes += out.nbytes
+                continue
+            report.activation_bytes += out.nbytes
+            if not out.is_initializer:
+                activation_sizes[out.name] = out.nbytes
         nodes[i] = report
 
     if unknown_cost:
@@ -199,16 +205,7 @@ def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimi
         warnings.append(f"{len(unused)} initializer(s) are used by no node and are not counted")
 
     # memory by liveness
-    activation_sizes: dict[str, int] = {}
-    for name, view in G.graph["inputs"].items():
-        if view.nbytes is not None:
-            activation_sizes[name] = view.nbytes
-    for i in order:
-        for out in G.nodes[i]["view"].outputs:
-            if out is not None and out.nbytes is not None and not out.is_initializer:
-                activation_sizes[out.name] = out.nbytes
     node_inputs = {i: _consumed(G, i) for i in order}
-    node_outputs = {i: [t.name for t in G.nodes[i]["view"].outputs if t is not None] for i in order}
     live = liveness(order, node_inputs, node_outputs, activation_sizes, list(G.graph["inputs"]), G.graph["outputs"])
     for k, i in enumerate(order):
         nodes[i].live_bytes = live.live_after[k]
