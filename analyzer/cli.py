@@ -14,7 +14,7 @@ import sys
 from analyzer.errors import AnalyzerError
 
 # Order is the order shown in --help.
-COMMAND_MODULES = ("inspect", "optimize", "bench", "compare", "profile", "zoo", "export")
+COMMAND_MODULES = ("inspect", "annotate", "optimize", "bench", "compare", "profile", "serve", "zoo", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
