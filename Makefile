@@ -32,7 +32,9 @@ demo: install
 	$(PY) samples/make_samples.py --out $(DEMO)/models
 	$(VENV)/bin/analyzer inspect $(DEMO)/models/lenet5.onnx
 	$(VENV)/bin/analyzer inspect $(DEMO)/models/inception_naive.onnx --format json -o $(DEMO)/inception_naive.report.json
-	@echo "JSON report written to $(DEMO)/inception_naive.report.json"
+	$(VENV)/bin/analyzer inspect $(DEMO)/models/inception_naive.onnx --format html -o $(DEMO)/inception_naive.report.html \
+		--netron $(DEMO)/inception_naive.netron.json
+	@echo "open $(DEMO)/inception_naive.report.html in a browser; open the model in Netron, then $(DEMO)/inception_naive.netron.json"
 	$(VENV)/bin/analyzer optimize $(DEMO)/models/inception_naive.onnx -o $(DEMO)/inception_naive.bottleneck.onnx \
 		--pass bottleneck:form=reduce
 	@# the rewrite is lossy at this rank, so the outputs differ by design: report it, do not gate on it

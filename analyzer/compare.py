@@ -31,6 +31,7 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,8 @@ class CompareResult:
     gates: list[dict[str, Any]]
     options: CompareOptions = field(repr=False, default_factory=CompareOptions)
     notes: list[str] = field(default_factory=list)
+    block_medians_a: list[float] = field(repr=False, default_factory=list)  # the statistics' units, seconds
+    block_medians_b: list[float] = field(repr=False, default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -199,7 +202,8 @@ def _same_inputs(runner_a: Runner, runner_b: Runner) -> None:
 
 
 def _interleave(
-    runner_a: Runner, runner_b: Runner, options: CompareOptions, per_iteration: float, seed: int
+    runner_a: Runner, runner_b: Runner, options: CompareOptions, per_iteration: float, seed: int,
+    progress: Progress | None = None,
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Alternate A and B in random order per round; returns each model's blocks of samples, one per round."""
     rng = np.random.default_rng(seed)
@@ -212,12 +216,18 @@ def _interleave(
     blocks: dict[str, list[list[float]]] = {"a": [], "b": []}
     taken = {"a": 0, "b": 0}
     runners = {"a": runner_a, "b": runner_b}
-    deadline = None if budget is None else time.perf_counter() + budget
+    start = time.perf_counter()
+    deadline = None if budget is None else start + budget
     while min(taken.values()) < target:
         for key in rng.permutation(["a", "b"]):
             count = max(1, min(block, target - taken[key]))
             blocks[key].append([runners[key].run_once() for _ in range(count)])
             taken[key] += count
+        if progress is not None:
+            done = min(taken.values()) / target
+            if budget is not None:
+                done = max(done, (time.perf_counter() - start) / budget)
+            progress("measuring", min(done, 1.0), len(blocks["a"]))
         if deadline is not None and time.perf_counter() >= deadline:
             break
     return blocks["a"], blocks["b"]
@@ -270,6 +280,9 @@ def _label(model: str | os.PathLike | bytes) -> str:
 
 
 SPINNING_KEY = "session.intra_op.allow_spinning"
+# progress(phase, fraction of that phase done, rounds done): phases "sessions", "warm-up", "measuring",
+# "outputs", "analyzer"; "measuring" is reported after every round
+Progress = Callable[[str, float, int], None]
 
 
 def compare(
@@ -278,25 +291,31 @@ def compare(
     options: CompareOptions | None = None,
     *,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> CompareResult:
-    """Measure A and B interleaved and decide; see the module docstring."""
+    """Measure A and B interleaved and decide; see the module docstring. ``progress`` (optional) is
+    called as each phase starts and after every measuring round (see :data:`Progress`)."""
     options = options or CompareOptions()
+    report = progress or (lambda phase, fraction, rounds: None)
     options.validate()
     # Two sessions share the CPU: a session's intra-op threads spin after each run and would steal
     # cycles from the other's next block. Spinning off, unless the caller set it.
     bench = dataclasses.replace(
         options.bench, session_config={SPINNING_KEY: "0", **options.bench.session_config}
     )
+    report("sessions", 0.0, 0)
     runner_a = prepare(model_a, bench)
     runner_b = prepare(model_b, bench, feeds=runner_a.feeds)
     _same_inputs(runner_a, runner_b)
     budget = options.time_budget
     warm_budget = None if budget is None else budget / 4
     # prepare() made each model's first warm-up run; one more each gives a timing to size the blocks
+    report("warm-up", 0.0, 0)
     warm_a = warm_up(runner_a, max(default_warmup(runner_a, options.bench) - 1, 1), warm_budget)
     warm_b = warm_up(runner_b, max(default_warmup(runner_b, options.bench) - 1, 1), warm_budget)
     per_iteration = float(np.median(warm_a[-5:])) + float(np.median(warm_b[-5:]))
-    blocks_a, blocks_b = _interleave(runner_a, runner_b, options, per_iteration, seed)
+    report("measuring", 0.0, 0)
+    blocks_a, blocks_b = _interleave(runner_a, runner_b, options, per_iteration, seed, progress)
     rounds = len(blocks_a)
     samples_a = [x for block in blocks_a for x in block]
     samples_b = [x for block in blocks_b for x in block]
@@ -313,12 +332,14 @@ def compare(
     notes = []
     outputs_match, outputs = None, None
     if options.check_outputs:
+        report("outputs", 0.0, rounds)
         outputs_match, outputs = _outputs_check(runner_a, runner_b, options.output_tolerance)
         if not outputs_match:
             reason = outputs["reason"] if "reason" in outputs else f"relative L2 error {outputs['relative_l2_error']:.3g}"
             notes.append("outputs differ: " + reason)
     delta = None
     if options.analyze:
+        report("analyzer", 0.0, rounds)
         try:
             delta = analyzer_delta(model_a, model_b, {k: list(v.shape) for k, v in runner_a.feeds.items()}, ratio)
         except (AnalyzerError, ImportError) as e:
@@ -351,6 +372,8 @@ def compare(
         gates=gates,
         options=options,
         notes=notes + [n for n in result_a.notes if "fell back" in n][:1],
+        block_medians_a=units_a,
+        block_medians_b=units_b,
     )
 
 

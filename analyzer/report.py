@@ -19,6 +19,10 @@ class TensorInfo:
     shape: list[int | str | None] | None  # symbolic dims kept as strings; None = unknown
     dtype: str
 
+    def to_dict(self) -> dict[str, Any]:
+        # by hand: dataclasses.asdict's deep copy dominated rendering large graphs
+        return {"name": self.name, "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype}
+
 
 @dataclass
 class ReceptiveFieldInfo:
@@ -57,11 +61,14 @@ class NodeReport:
     category: str = "other"  # "conv", "fc" or "other", for the conv-vs-fc share
 
     def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "receptive_field"}
-        d["inputs"] = [dataclasses.asdict(t) for t in self.inputs]
-        d["outputs"] = [dataclasses.asdict(t) for t in self.outputs]
+        d = {name: getattr(self, name) for name in _NODE_FIELDS}
+        d["inputs"] = [t.to_dict() for t in self.inputs]
+        d["outputs"] = [t.to_dict() for t in self.outputs]
         d["receptive_field"] = None if self.receptive_field is None else self.receptive_field.to_dict()
         return d
+
+
+_NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeReport) if f.name != "receptive_field")  # it goes last
 
 
 @dataclass

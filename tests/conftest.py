@@ -75,3 +75,44 @@ def zoo_onnx() -> Callable[..., Path]:
         return path
 
     return get
+
+
+# ---- headless Chromium for the HTML report's browser tests ----
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def find_chromium() -> str | None:
+    """$ANALYZER_CHROMIUM, else the first of chromium / chromium-browser / google-chrome on PATH."""
+    import os
+
+    configured = os.environ.get("ANALYZER_CHROMIUM")
+    if configured:
+        return configured
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """A headless Chromium driven by Playwright (sync API), shared by the session's browser tests.
+
+    Skips with the reason when Playwright is not importable or no Chromium binary is found.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install '.[test]'): browser tests need it")
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium found: set ANALYZER_CHROMIUM or install chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

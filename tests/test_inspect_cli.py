@@ -48,7 +48,7 @@ def test_csv_has_one_row_per_node(tiny, capsys):
     assert int(rows[0]["macs"]) == 8 * 32 * 32 * 27
 
 
-@pytest.mark.parametrize("fmt, marker", [("markdown", "| params |"), ("html", "<table class='sortable'>")])
+@pytest.mark.parametrize("fmt, marker", [("markdown", "| params |"), ("html", 'id="analyzer-data"')])
 def test_markdown_and_html_written_atomically_to_a_file(tiny, tmp_path, fmt, marker):
     out = tmp_path / f"report.{fmt}"
     assert main(["inspect", str(tiny), "--format", fmt, "-o", str(out)]) == 0

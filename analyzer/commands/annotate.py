@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from analyzer.commands.inspect import analyze
-    from analyzer.commands.optimize import _check_output as check_output, _check_paths as check_paths, load, save
+    from analyzer.model_files import check_output, check_paths, load, save
     from analyzer.netron import annotate
 
     source, target = Path(args.model), Path(args.output)

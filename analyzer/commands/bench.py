@@ -36,8 +36,8 @@ def add_run_arguments(p: argparse.ArgumentParser, *, default_time: float) -> Non
     p.add_argument("--verbose", action="store_true", help="let onnxruntime print its own log lines")
 
 
-def add_output_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", "-f", choices=FORMAT_CHOICES, default="table")
+def add_output_arguments(p: argparse.ArgumentParser, formats: tuple[str, ...] = FORMAT_CHOICES) -> None:
+    p.add_argument("--format", "-f", choices=formats, default="table")
     p.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
 
 

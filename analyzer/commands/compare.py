@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analyzer.commands.bench import add_output_arguments, add_run_arguments, bench_options_from, emit, warn_fallback
+from analyzer.commands.bench import (
+    FORMAT_CHOICES,
+    add_output_arguments,
+    add_run_arguments,
+    bench_options_from,
+    emit,
+    warn_fallback,
+)
 
 EPILOG = """\
 Measurement: A and B alternate in rounds, in random order (seeded by --seed), each running a block
@@ -25,6 +32,9 @@ Gates (all must pass; with none given the run passes):
                        (e.g. 10%: B's median must be at least 10% below A's, significantly)
   outputs              fail when the outputs differ (relative L2 error above --output-tolerance or a
                        different top-1 class), unless --allow-output-mismatch or --no-check-outputs
+
+--format html: one offline page with both graphs (from the analyzer run on A and B, with --no-analyze
+none), the totals delta, the verdict, ratio, CI, p-value, gates and both latency distributions.
 
 Exit status: 0 all gates passed, 1 a gate failed, 2 bad input or error.
 X and Y are written as percentages (5%) or fractions (0.05).
@@ -71,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-output-mismatch", action="store_true", help="report differing outputs but do not fail")
     p.add_argument("--no-check-outputs", action="store_true", help="skip the output comparison")
     p.add_argument("--no-analyze", action="store_true", help="skip the analyzer's MAC/param/memory deltas")
-    add_output_arguments(p)
+    add_output_arguments(p, FORMAT_CHOICES + ("html",))
     p.set_defaults(func=run)
 
 
@@ -92,10 +102,31 @@ def run(args: argparse.Namespace) -> int:
     )
     result = compare(args.model_a, args.model_b, options, seed=args.seed)
     warn_fallback(result.a.fell_back, result.a.provider)
-    render = {"table": render_table, "json": render_json, "markdown": render_markdown}[args.format]
-    emit(render(result), args)
+    if args.format == "html":
+        emit(_html_page(result, args), args)
+    else:
+        render = {"table": render_table, "json": render_json, "markdown": render_markdown}[args.format]
+        emit(render(result), args)
     if not result.passed:
         failed = ", ".join(g["gate"] for g in result.gates if not g["passed"])
         print(f"analyzer compare: gate failed: {failed}", file=sys.stderr)
         return 1
     return 0
+
+
+def _html_page(result, args: argparse.Namespace) -> str:
+    """The before/after page; the graphs come from the analyzer run on both files with the inputs' shapes
+    the measurement used (the statistics keep no reports)."""
+    from analyzer.errors import AnalyzerError
+    from analyzer.pipeline import inspect
+    from analyzer.render.html_compare import render_compare
+
+    if args.no_analyze:
+        return render_compare(result, note="graphs not drawn: --no-analyze")
+    shapes = result.a.input_shapes
+    try:
+        report_a = inspect(args.model_a, input_shapes=shapes)
+        report_b = inspect(args.model_b, input_shapes=shapes)
+    except AnalyzerError as e:
+        return render_compare(result, note=f"graphs not drawn: {e}")
+    return render_compare(result, report_a, report_b)

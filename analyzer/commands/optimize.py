@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from analyzer.errors import AnalyzerError
 
@@ -24,6 +22,9 @@ Example: --pass fold-bn --pass bottleneck:energy=0.9 --pass separable:m=2,nodes=
 Verification after each pass: onnx.checker (full), shapes of new values, onnxruntime load, outputs
 against the pass's input on --samples random inputs (or --inputs). mode=exact and max_error= fail the
 pass when exceeded: it is rolled back and no output is written.
+Summary: --format table (default), json or html, on stdout or, with --report FILE, in FILE. The html page
+holds both graphs (coloured by MACs, params, ...), the totals delta and every pass's records:
+  analyzer optimize in.onnx -o out.onnx --pass bottleneck:energy=0.9 --format html --report changes.html
 Exit status: 0 written, 1 a pass failed verification (nothing written), 2 bad input or request.
 """
 
@@ -43,24 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=2, help="random inputs for the numerical check (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first random input (default 0)")
     p.add_argument("--inputs", help="use these inputs (.npy for one input, .npz by input name) instead")
-    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.add_argument("--format", "-f", choices=("table", "json", "html"), default="table",
+                   help="the summary: table, json, or html (one offline page: both graphs, totals delta, every "
+                        "pass's records; see --report)")
+    p.add_argument("--report", metavar="FILE",
+                   help="write the summary to FILE (atomically) instead of stdout; written on failure too")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _check_paths(source: Path, target: Path) -> None:
-    if not source.is_file():
-        raise AnalyzerError(f"{source} does not exist or is not a file")
-    data = target.with_name(target.name + ".data")
-    if target.resolve() == source.resolve() or _same_file(source, target) or _same_file(source, data):
-        raise AnalyzerError(f"refusing to overwrite the input model {source}; choose another -o")
 
 
 def _progress(quiet: bool):
@@ -75,77 +65,63 @@ def _progress(quiet: bool):
     return show
 
 
-def load(path: Path) -> tuple[Any, list[Path]]:
-    """The input as an onnx-ir model (external data read, checked by onnx, and inlined) and the input's files."""
-    import onnx
-    import onnx_ir as ir
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-        data_files = sorted({(path.parent / entry.value) for tensor in proto.graph.initializer
-                             for entry in tensor.external_data if entry.key == "location"})
-        onnx.load_external_data_for_model(proto, str(path.parent))
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AnalyzerError(f"cannot read {path.name} as an ONNX model: {first}") from e
-    return ir.serde.deserialize_model(proto), [path, *data_files]
-
-
-def _check_output(target: Path, input_files: list[Path]) -> None:
-    """Neither the output nor its external-data file may be one of the input's files."""
-    outputs = [target, target.with_name(target.name + ".data")]
-    for out in outputs:
-        for used in input_files:
-            if out.resolve() == used.resolve() or _same_file(out, used):
-                raise AnalyzerError(f"refusing to overwrite the input's file {used}; choose another -o")
-
-
-def save(model: Any, target: Path) -> None:
-    """Write atomically; above protobuf's limit the weights go to ``<output>.data`` beside it (our choice of
-    location: an input's external-data location is never reused)."""
-    import tempfile
-
-    import onnx_ir as ir
-
-    from analyzer.atomic import atomic_path, write_bytes_atomic
-    from passes._verify import EXTERNAL_DATA_BYTES, initializer_bytes
-
-    if initializer_bytes(model) < EXTERNAL_DATA_BYTES:
-        write_bytes_atomic(target, ir.serde.serialize_model(model).SerializeToString())
-        return
-    data_name = target.name + ".data"
-    with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent or ".") as tmp:
-        staged = Path(tmp) / target.name
-        ir.save(model, staged, external_data=data_name)
-        os.replace(staged.with_name(data_name), target.with_name(data_name))
-        with atomic_path(target) as out:
-            os.replace(staged, out)
-
-
 def run(args: argparse.Namespace) -> int:
+    from analyzer.model_files import check_output, check_paths, load, save
     from passes import PassFailed, Sequential, VerifyOptions
     from passes.options import parse_pass
-    from passes.report import render_json, render_table
 
     source, target = Path(args.model), Path(args.output)
-    _check_paths(source, target)
+    check_paths(source, target)
+    _check_report_path(args.report, source, target)
     if args.inputs and not Path(args.inputs).is_file():
         raise AnalyzerError(f"--inputs file {args.inputs} does not exist")
     verify = VerifyOptions(samples=args.samples, seed=args.seed, inputs=args.inputs)
     pipeline = [parse_pass(spec, verify=verify, progress=_progress(args.quiet)) for spec in args.passes]
     model, input_files = load(source)
-    _check_output(target, input_files)
-    render = render_json if args.format == "json" else render_table
+    check_output(target, input_files)
+    render = _renderer(args.format)
     try:
         result = Sequential(*pipeline)(model)
     except PassFailed as e:
         if not args.quiet and sys.stderr.isatty():
             print(file=sys.stderr)
-        print(render(e.completed + [e.result], source=source, target=None, failure=str(e)))
+        _emit(render(e.completed + [e.result], source=source, target=None, failure=str(e)), args)
         print(f"analyzer optimize: {e}; no output written", file=sys.stderr)
         return e.exit_code
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
     save(result.model, target)
-    print(render(result.steps, source=source, target=target, comparison=result.comparison))
+    _emit(render(result.steps, source=source, target=target, comparison=result.comparison), args)
     return 0
+
+
+def _renderer(fmt: str):
+    if fmt == "html":
+        from analyzer.render.html_compare import render_optimize
+
+        return render_optimize
+    from passes.report import render_json, render_table
+
+    return render_json if fmt == "json" else render_table
+
+
+def _check_report_path(report: str | None, source: Path, target: Path) -> None:
+    from analyzer.model_files import same_file
+
+    if report is None:
+        return
+    path = Path(report)
+    if path.resolve() in (source.resolve(), target.resolve()) or same_file(path, source):
+        raise AnalyzerError(f"--report {report} would overwrite a model; choose another file")
+
+
+def _emit(text: str, args: argparse.Namespace) -> None:
+    """The summary on stdout, or written atomically to --report."""
+    if args.report is None:
+        print(text if text.endswith("\n") else text + "\n", end="")
+        return
+    from analyzer.atomic import write_text_atomic
+
+    write_text_atomic(args.report, text if text.endswith("\n") else text + "\n")
+    if not args.quiet:
+        print(f"wrote {args.format} summary to {args.report}", file=sys.stderr)

@@ -1,0 +1,76 @@
+"""Model files for commands that rewrite a model (optimize, annotate, the service's optimize): read one
+with its weights, check an output path cannot clobber an input's file, write atomically.
+
+Reading needs the weights (the analyzer never does): external data is read through onnx, which refuses
+locations outside the model's folder, and inlined, so a rewrite never writes back into an input's files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from analyzer.errors import AnalyzerError
+
+
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_paths(source: Path, target: Path) -> None:
+    if not source.is_file():
+        raise AnalyzerError(f"{source} does not exist or is not a file")
+    data = target.with_name(target.name + ".data")
+    if target.resolve() == source.resolve() or same_file(source, target) or same_file(source, data):
+        raise AnalyzerError(f"refusing to overwrite the input model {source}; choose another -o")
+
+
+def load(path: Path) -> tuple[Any, list[Path]]:
+    """The input as an onnx-ir model (external data read, checked by onnx, and inlined) and the input's files."""
+    import onnx
+    import onnx_ir as ir
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+        data_files = sorted({(path.parent / entry.value) for tensor in proto.graph.initializer
+                             for entry in tensor.external_data if entry.key == "location"})
+        onnx.load_external_data_for_model(proto, str(path.parent))
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AnalyzerError(f"cannot read {path.name} as an ONNX model: {first}") from e
+    return ir.serde.deserialize_model(proto), [path, *data_files]
+
+
+def check_output(target: Path, input_files: list[Path]) -> None:
+    """Neither the output nor its external-data file may be one of the input's files."""
+    outputs = [target, target.with_name(target.name + ".data")]
+    for out in outputs:
+        for used in input_files:
+            if out.resolve() == used.resolve() or same_file(out, used):
+                raise AnalyzerError(f"refusing to overwrite the input's file {used}; choose another -o")
+
+
+def save(model: Any, target: Path) -> None:
+    """Write atomically; above protobuf's limit the weights go to ``<output>.data`` beside it (our choice of
+    location: an input's external-data location is never reused)."""
+    import tempfile
+
+    import onnx_ir as ir
+
+    from analyzer.atomic import atomic_path, write_bytes_atomic
+    from passes._verify import EXTERNAL_DATA_BYTES, initializer_bytes
+
+    if initializer_bytes(model) < EXTERNAL_DATA_BYTES:
+        write_bytes_atomic(target, ir.serde.serialize_model(model).SerializeToString())
+        return
+    data_name = target.name + ".data"
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent or ".") as tmp:
+        staged = Path(tmp) / target.name
+        ir.save(model, staged, external_data=data_name)
+        os.replace(staged.with_name(data_name), target.with_name(data_name))
+        with atomic_path(target) as out:
+            os.replace(staged, out)
