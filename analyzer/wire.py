@@ -15,10 +15,10 @@ The walk descends only along the paths that can hold a tensor (field numbers fro
     AttributeProto.t 5, .g 6, .tensors 10, .graphs 11, .sparse_tensor 22, .sparse_tensors 23
     SparseTensorProto.values 1, .indices 2                     -> TensorProto
 
-and, on each of those paths, only into a submessage whose length exceeds the payload threshold: a
-smaller one cannot hold a payload over the threshold, so its bytes are copied verbatim. The one
-exception is a small submessage that may hold an external-data tensor (the bytes ``70 01``, i.e.
-``data_location = EXTERNAL``, occur in it): it is walked so that its location is recorded.
+and into every submessage on those paths, small ones included, so that every tensor's
+``data_location`` is decoded as protobuf decodes it (a byte-pattern shortcut would miss a
+non-canonical varint such as ``70 81 00``) and each external-data location is recorded. Messages
+the walk leaves unchanged are copied verbatim.
 
 In a TensorProto whose payload (the encoded bytes of float_data 4, int32_data 5, string_data 6,
 int64_data 7, raw_data 9, double_data 10, uint64_data 11) exceeds the threshold, those fields are
@@ -47,8 +47,6 @@ CHILD_KINDS: dict[str, dict[int, str]] = {
 TENSOR_PAYLOAD_FIELDS = frozenset({4, 5, 6, 7, 9, 10, 11})
 TENSOR_NAME, TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION = 8, 13, 14
 NODE_OUTPUT = 2
-# Key 0x70 = field 14 (data_location), wire type 0; value 0x01 = EXTERNAL.
-EXTERNAL_LOCATION_BYTES = b"\x70\x01"
 
 WIRE_VARINT, WIRE_FIXED64, WIRE_LENGTH, WIRE_FIXED32 = 0, 1, 2, 5
 
@@ -144,9 +142,6 @@ class PayloadSkipper:
         data = bytes(self.buf) if pieces is None else b"".join(pieces)
         return WalkResult(data, self.stripped, self.external)
 
-    def must_descend(self, start: int, end: int) -> bool:
-        return end - start > self.threshold or self.buf.find(EXTERNAL_LOCATION_BYTES, start, end) >= 0
-
     def rewrite(self, kind: str, start: int, end: int, owner: str) -> tuple[list[bytes] | None, int]:
         """Rewrite the message ``buf[start:end]``; return (pieces, total length), or (None, length) if unchanged."""
         if kind == TENSOR:
@@ -163,7 +158,7 @@ class PayloadSkipper:
         while pos < end:
             number, wire_type, key_end, value_start, field_end = next_field(buf, pos, end)
             child = children.get(number) if wire_type == WIRE_LENGTH else None
-            if child is not None and self.must_descend(value_start, field_end):
+            if child is not None:
                 child_owner = f"{owner}/indices" if kind == SPARSE_TENSOR and number == 2 else owner
                 sub_pieces, sub_length = self.rewrite(child, value_start, field_end, child_owner)
                 if sub_pieces is not None:

@@ -431,3 +431,29 @@ def test_zoo_export_matches_onnx_load(zoo_onnx, name, exporter):
             assert (key in loaded.stripped) == (len(tensor.raw_data) > THRESHOLD), key
     assert loaded.warnings == []
     assert file_digest(path) == digest
+
+
+def test_external_data_marked_by_a_non_canonical_varint_is_seen(tmp_path):
+    """data_location = EXTERNAL written as 70 81 00 (an overlong varint, which protobuf reads as 1) on a tensor
+    far below the payload threshold: the walk decodes it as protobuf does and warns about its location."""
+    from analyzer.wire import encode_varint
+
+    tensor = onnx.TensorProto(name="w", dims=[4, 3, 3, 3], data_type=onnx.TensorProto.FLOAT,
+                              data_location=onnx.TensorProto.EXTERNAL)
+    tensor.external_data.add(key="location", value="../outside.data")
+    encoded = tensor.SerializeToString()
+    assert encoded.count(b"\x70\x01") == 1
+    encoded = encoded.replace(b"\x70\x01", b"\x70\x81\x00")
+    model = onnx.helper.make_model(
+        onnx.helper.make_graph([onnx.helper.make_node("Conv", ["x", "w"], ["y"])], "g",
+                               [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
+                               [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4, 6, 6])]),
+        ir_version=10, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    graph = model.graph.SerializeToString() + b"\x2a" + encode_varint(len(encoded)) + encoded  # initializer: field 5
+    model.ClearField("graph")
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString() + b"\x3a" + encode_varint(len(graph)) + graph)  # graph: field 7
+    assert onnx.load(path, load_external_data=False).graph.initializer[0].data_location == onnx.TensorProto.EXTERNAL
+    loaded = load_model(path)
+    assert loaded.external == {"w": "../outside.data"}
+    assert len(loaded.warnings) == 1 and "outside the model's directory" in loaded.warnings[0]
