@@ -261,6 +261,17 @@ def _initial_rows(vertex_layer: list[int], rank: list[int]) -> list[list[int]]:
     return rows
 
 
+def _sweeps(count: int, rows: list[list[int]], up: list[list[int]], down: list[list[int]]):
+    """(layer index, each vertex's neighbours to follow) for ``count`` sweeps, alternately down the layers
+    (following the layer above) and up (following the layer below)."""
+    for sweep in range(count):
+        downward = sweep % 2 == 0
+        indices = range(1, len(rows)) if downward else range(len(rows) - 2, -1, -1)
+        neighbours = up if downward else down
+        for i in indices:
+            yield i, neighbours
+
+
 def _order_rows(rows: list[list[int]], up: list[list[int]], down: list[list[int]], rank: list[int]) -> None:
     """Barycenter sweeps, alternately down (by the layer above) and up (by the layer below), in place."""
     position = [0] * len(rank)
@@ -271,20 +282,16 @@ def _order_rows(rows: list[list[int]], up: list[list[int]], down: list[list[int]
 
     for row in rows:
         number(row)
-    for sweep in range(ORDER_SWEEPS):
-        downward = sweep % 2 == 0
-        indices = range(1, len(rows)) if downward else range(len(rows) - 2, -1, -1)
-        neighbours = up if downward else down
-        for i in indices:
-            row = rows[i]
-            if len(row) == 1:
-                continue
-            keys = {}
-            for v in row:
-                adjacent = neighbours[v]
-                keys[v] = sum(position[a] for a in adjacent) / len(adjacent) if adjacent else position[v]
-            row.sort(key=lambda v: (keys[v], position[v]))
-            number(row)
+    for i, neighbours in _sweeps(ORDER_SWEEPS, rows, up, down):
+        row = rows[i]
+        if len(row) == 1:
+            continue
+        keys = {}
+        for v in row:
+            adjacent = neighbours[v]
+            keys[v] = sum(position[a] for a in adjacent) / len(adjacent) if adjacent else position[v]
+        row.sort(key=lambda v: (keys[v], position[v]))
+        number(row)
 
 
 def _place(
@@ -298,22 +305,18 @@ def _place(
         middle = offsets[-1] / 2 if offsets else 0.0
         for v, offset in zip(row, offsets):
             xs[v] = offset - middle
-    for sweep in range(PLACE_SWEEPS):
-        downward = sweep % 2 == 0
-        indices = range(1, len(rows)) if downward else range(len(rows) - 2, -1, -1)
-        neighbours = up if downward else down
-        for i in indices:
-            row = rows[i]
-            if len(row) == 1:  # most layers of a deep network: no neighbour to make room for
-                v = row[0]
-                if neighbours[v]:
-                    xs[v] = _weighted_mean(neighbours[v], xs, weight)
-                continue
-            desired = []
-            for v in row:
-                desired.append(_weighted_mean(neighbours[v], xs, weight) if neighbours[v] else xs[v])
-            for v, x in zip(row, _closest_in_order(desired, [weight[v] for v in row], offsets_of[i])):
-                xs[v] = x
+    for i, neighbours in _sweeps(PLACE_SWEEPS, rows, up, down):
+        row = rows[i]
+        if len(row) == 1:  # most layers of a deep network: no neighbour to make room for
+            v = row[0]
+            if neighbours[v]:
+                xs[v] = _weighted_mean(neighbours[v], xs, weight)
+            continue
+        desired = []
+        for v in row:
+            desired.append(_weighted_mean(neighbours[v], xs, weight) if neighbours[v] else xs[v])
+        for v, x in zip(row, _closest_in_order(desired, [weight[v] for v in row], offsets_of[i])):
+            xs[v] = x
     return xs
 
 
