@@ -114,6 +114,7 @@ class CompareResult:
     notes: list[str] = field(default_factory=list)
     block_medians_a: list[float] = field(repr=False, default_factory=list)  # the statistics' units, seconds
     block_medians_b: list[float] = field(repr=False, default_factory=list)
+    reports: tuple[Any, Any] | None = field(repr=False, default=None)  # the analyzer's reports of A and B, if analyzed
 
     @property
     def passed(self) -> bool:
@@ -256,15 +257,9 @@ def _outputs_check(runner_a: Runner, runner_b: Runner, tolerance: float) -> tupl
     return match, detail
 
 
-def analyzer_delta(model_a: Any, model_b: Any, input_shapes: dict[str, list[int]], ratio: float) -> dict[str, Any]:
+def analyzer_delta(report_a: Any, report_b: Any, ratio: float) -> dict[str, Any]:
     """The analyzer's totals for A and B, B - A, B / A, and the MAC-ratio speedup limit beside the measured one."""
-    import analyzer
-
-    totals = {}
-    for key, model in (("a", model_a), ("b", model_b)):
-        report = analyzer.inspect(model, input_shapes=input_shapes)
-        totals[key] = {m: int(getattr(report.totals, m)) for m in DELTA_METRICS}
-    a, b = totals["a"], totals["b"]
+    a, b = ({m: int(getattr(r.totals, m)) for m in DELTA_METRICS} for r in (report_a, report_b))
     return {
         "a": a,
         "b": b,
@@ -337,11 +332,15 @@ def compare(
         if not outputs_match:
             reason = outputs["reason"] if "reason" in outputs else f"relative L2 error {outputs['relative_l2_error']:.3g}"
             notes.append("outputs differ: " + reason)
-    delta = None
+    delta, reports = None, None
     if options.analyze:
         report("analyzer", 0.0, rounds)
         try:
-            delta = analyzer_delta(model_a, model_b, {k: list(v.shape) for k, v in runner_a.feeds.items()}, ratio)
+            import analyzer
+
+            measured_shapes = {k: list(v.shape) for k, v in runner_a.feeds.items()}
+            reports = tuple(analyzer.inspect(m, input_shapes=measured_shapes) for m in (model_a, model_b))
+            delta = analyzer_delta(*reports, ratio)
         except (AnalyzerError, ImportError) as e:
             notes.append(f"analyzer deltas unavailable: {e}")
     if rounds < 20:
@@ -374,6 +373,7 @@ def compare(
         notes=notes + [n for n in result_a.notes if "fell back" in n][:1],
         block_medians_a=units_a,
         block_medians_b=units_b,
+        reports=reports,
     )
 
 

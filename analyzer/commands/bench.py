@@ -76,13 +76,9 @@ def warn_fallback(fell_back: bool, provider: str) -> None:
 
 
 def emit(text: str, args: argparse.Namespace) -> None:
-    from analyzer.atomic import write_text_atomic
+    from analyzer.commands.output import emit as emit_text
 
-    if args.output:
-        write_text_atomic(args.output, text)
-        print(f"wrote {args.format} to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    emit_text(text, args.output or None, args.format)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -115,18 +115,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _html_page(result, args: argparse.Namespace) -> str:
-    """The before/after page; the graphs come from the analyzer run on both files with the inputs' shapes
-    the measurement used (the statistics keep no reports)."""
-    from analyzer.errors import AnalyzerError
-    from analyzer.pipeline import inspect
+    """The before/after page; the graphs are the reports compare() made with the input shapes it measured."""
     from analyzer.render.html_compare import render_compare
 
     if args.no_analyze:
         return render_compare(result, note="graphs not drawn: --no-analyze")
-    shapes = result.a.input_shapes
-    try:
-        report_a = inspect(args.model_a, input_shapes=shapes)
-        report_b = inspect(args.model_b, input_shapes=shapes)
-    except AnalyzerError as e:
-        return render_compare(result, note=f"graphs not drawn: {e}")
-    return render_compare(result, report_a, report_b)
+    if result.reports is None:
+        return render_compare(result, note="graphs not drawn: " + next(
+            (n for n in result.notes if n.startswith("analyzer deltas unavailable")), "no analysis"))
+    return render_compare(result, *result.reports)

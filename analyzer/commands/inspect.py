@@ -70,7 +70,7 @@ def write_netron_attachment(report: Any, model_path: str, target: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analyzer.atomic import write_text_atomic
+    from analyzer.commands.output import emit
     from analyzer.render import render
 
     report = analyze(args)
@@ -78,9 +78,5 @@ def run(args: argparse.Namespace) -> int:
     text = render(report, args.format, **options)
     if args.netron:
         write_netron_attachment(report, args.model, args.netron)
-    if args.output:
-        write_text_atomic(args.output, text)
-        print(f"wrote {args.format} report to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    emit(text, args.output or None, f"{args.format} report")
     return 0

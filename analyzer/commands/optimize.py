@@ -117,11 +117,6 @@ def _check_report_path(report: str | None, source: Path, target: Path) -> None:
 
 def _emit(text: str, args: argparse.Namespace) -> None:
     """The summary on stdout, or written atomically to --report."""
-    if args.report is None:
-        print(text if text.endswith("\n") else text + "\n", end="")
-        return
-    from analyzer.atomic import write_text_atomic
+    from analyzer.commands.output import emit
 
-    write_text_atomic(args.report, text if text.endswith("\n") else text + "\n")
-    if not args.quiet:
-        print(f"wrote {args.format} summary to {args.report}", file=sys.stderr)
+    emit(text if text.endswith("\n") else text + "\n", args.report or None, f"{args.format} summary", quiet=args.quiet)

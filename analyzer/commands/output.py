@@ -1,0 +1,17 @@
+"""Where a command's report goes: stdout, or a file written atomically (with a note on stderr)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def emit(text: str, path: str | None, what: str, *, quiet: bool = False) -> None:
+    """``text`` to ``path`` atomically (saying so on stderr unless ``quiet``), or to stdout when no path."""
+    if path is None:
+        sys.stdout.write(text)
+        return
+    from analyzer.atomic import write_text_atomic
+
+    write_text_atomic(path, text)
+    if not quiet:
+        print(f"wrote {what} to {path}", file=sys.stderr)
