@@ -157,6 +157,35 @@ def worker_pids() -> list[int]:
     return pids
 
 
+def open_upload(server: Server, path: str, *, content_type: str, length: int, first: bytes) -> socket.socket:
+    """A raw HTTP request announcing a ``length``-byte body of which only ``first`` is sent (the upload goes on)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port))
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {length}\r\n\r\n")
+    sock.sendall(head.encode() + first)
+    return sock
+
+
+def read_response(sock: socket.socket, timeout: float) -> tuple[int, dict[str, str], dict]:
+    """Status, headers and JSON body of the answer on ``sock``; socket.timeout if none comes within ``timeout``."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed without an answer: {data!r}"
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    while len(rest) < int(headers.get("content-length", 0)):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return int(lines[0].split()[1]), headers, json.loads(rest)
+
+
 # ---- inspect: same JSON as the CLI ----
 
 
@@ -237,7 +266,7 @@ BAD_UPLOADS = {
     "truncated": ({"files": {"model": ("lenet5.onnx", _truncated())}}, 400, "not_onnx", "truncated protobuf"),
     "empty": ({"files": {"model": ("empty.onnx", b"")}}, 400, "empty_upload", "is empty (0 bytes)"),
     "too-large": ({"files": {"model": ("big.onnx", b"\0" * (UPLOAD_LIMIT + 1))}},
-                  413, "upload_too_large", "upload limit of 6 MiB"),
+                  413, "upload_too_large", "upload limit of 6.00 MiB"),
     "missing-file-field": ({"files": {"batch": (None, "2")}}, 400, "missing_file", "missing file field 'model'"),
     "wrong-file-field": ({"files": {"file": ("m.onnx", b"x")}}, 400, "bad_form", "unexpected file field 'file'"),
     "not-multipart": ({"data": {"batch": "2"}}, 415, "unsupported_media_type", "multipart/form-data"),
@@ -275,8 +304,102 @@ def test_too_large_is_refused_while_streaming_without_content_length(server):
 
     response = server.client.post("/v1/inspect", content=body(), headers={"content-type": "multipart/form-data; boundary=b"})
     assert response.status_code == 413, response.text
-    assert "'model' (big.onnx) is over this server's upload limit of 6 MiB" in response.json()["error"]["message"]
+    assert "'model' (big.onnx) is over this server's upload limit of 6.00 MiB" in response.json()["error"]["message"]
     server.assert_serving()
+
+
+class FakeRequest:
+    """What :func:`analyzer.service.uploads.receive` reads of a Starlette request; the body ends with a disconnect
+    when ``disconnect``."""
+
+    def __init__(self, content_type: str, chunks: list[bytes], *, disconnect: bool = False, query=None) -> None:
+        self.headers = {"content-type": content_type}
+        self.query_params = query or {}
+        self._chunks = iter(chunks)
+        self._disconnect = disconnect
+
+    async def stream(self):
+        from starlette.requests import ClientDisconnect
+
+        for chunk in self._chunks:
+            yield chunk
+        if self._disconnect:
+            raise ClientDisconnect()
+
+
+def _form_part(data: bytes) -> bytes:
+    return b'--b\r\nContent-Disposition: form-data; name="model"; filename="m.onnx"\r\n\r\n' + data
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["multipart", "raw"])
+def test_client_going_away_mid_upload_is_a_quiet_400(tmp_path, raw):
+    import asyncio
+
+    from analyzer.service.errors import ServiceError
+    from analyzer.service.uploads import receive
+
+    request = (FakeRequest("application/octet-stream", [b"\0" * 1000], disconnect=True) if raw else
+               FakeRequest("multipart/form-data; boundary=b", [_form_part(b"\0" * 1000)], disconnect=True))
+    with pytest.raises(ServiceError) as caught:
+        asyncio.run(receive(request, {"model": tmp_path / "in"}, Settings(), raw_field="model"))
+    assert (caught.value.status, caught.value.code) == (400, "client_disconnected")
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["multipart", "raw"])
+def test_a_full_disk_while_receiving_is_507_not_a_bad_form(tmp_path, monkeypatch, raw):
+    import asyncio
+    import errno
+
+    from analyzer.service import uploads
+    from analyzer.service.errors import ServiceError
+
+    class FullDisk:
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(uploads, "open", lambda *args, **kwargs: FullDisk(), raising=False)
+    body = [b"\0" * 1000]
+    request = (FakeRequest("application/octet-stream", body) if raw else
+               FakeRequest("multipart/form-data; boundary=b", [_form_part(body[0]) + b"\r\n--b--\r\n"]))
+    with pytest.raises(ServiceError) as caught:
+        asyncio.run(uploads.receive(request, {"model": tmp_path / "in"}, Settings(), raw_field="model"))
+    assert (caught.value.status, caught.value.code) == (507, "insufficient_storage")
+    assert "No space left on device" in caught.value.message
+
+
+def test_concurrent_uploads_are_capped_with_an_immediate_429(small_server, caplog):
+    s = small_server(max_concurrent_uploads=1)
+    data = (SAMPLES / "mnist_cnn.onnx").read_bytes()
+    held = open_upload(s, "/v1/inspect?filename=m.onnx", content_type="application/octet-stream",
+                       length=len(data), first=data[:1000])
+    try:
+        deadline = time.monotonic() + 10
+        while not s.service.upload_slots.locked():  # the held upload is being received
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        started = time.monotonic()
+        refused = s.inspect("mnist_cnn.onnx")
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "busy" and "Retry-After" in refused.headers
+        assert time.monotonic() - started < 5, "answered at once, not after waiting for a slot"
+    finally:
+        held.close()  # the client goes away mid-upload: its slot is freed, quietly
+    deadline = time.monotonic() + 10
+    while s.service.upload_slots.locked():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    s.assert_serving()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
+    assert s.scratch_entries() == []
 
 
 def test_unknown_route_and_method_use_the_error_shape(server):
@@ -339,6 +462,30 @@ def test_optimize_failed_verification_is_422_with_the_report(server):
     assert body["error"]["code"] == "pass_failed" and "no optimized model was produced" in body["error"]["message"]
     assert body["report"]["written"] is False and body["report"]["failure"]
     assert server.scratch_entries() == []
+
+
+def test_download_store_drops_the_oldest_past_its_cap_and_refuses_a_model_larger_than_it(tmp_path):
+    from analyzer.service.downloads import Downloads
+    from analyzer.service.errors import ServiceError
+
+    store = Downloads(tmp_path / "models", 60, max_bytes=250)
+
+    def model(name: str, size: int = 100) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"x" * size)
+        return path
+
+    first, _ = store.add(model("1"), "a.onnx")
+    second, _ = store.add(model("2"), "b.onnx")
+    third, _ = store.add(model("3"), "c.onnx")
+    assert store.get(first) is None, "the oldest model is dropped to make room"
+    assert store.get(second) and store.get(third)
+    assert len(list(store.directory.iterdir())) == 2
+    with pytest.raises(ServiceError) as caught:
+        store.add(model("big", 251), "big.onnx")
+    assert (caught.value.status, caught.value.code) == (507, "insufficient_storage")
+    assert "larger than this server's store for downloads (250 B)" in caught.value.message
+    assert store.get(second) and store.get(third), "nothing is dropped for a model that cannot fit"
 
 
 @pytest.mark.parametrize("params, message", [
@@ -434,6 +581,99 @@ def test_queue_limit_429_and_cancel(small_server):
     assert stopped["status"] == "cancelled" and stopped["error"]["code"] == "cancelled"
     assert worker_pids() == []
     assert s.scratch_entries() == []
+
+
+def test_no_queue_server_takes_one_job_when_idle_and_refuses_before_receiving_the_upload(small_server):
+    s = small_server(max_queued_jobs=0, max_compare_seconds=30)
+    first = _submit_compare(s, time=20, threads=1)
+    assert first.status_code == 202, first.text  # an idle server always takes one
+    s.wait_job(first.headers["location"], until=("running",))
+    second = _submit_compare(s, time=0.3)
+    assert second.status_code == 429 and second.json()["error"]["code"] == "queue_full", second.text
+    # a full queue answers before the body: 64 MiB announced, 1 KiB sent, and the answer comes anyway
+    sock = open_upload(s, "/v1/compare", content_type="multipart/form-data; boundary=b", length=64 * MiB,
+                       first=_form_part(b"\0" * 1024))
+    try:
+        status, headers, body = read_response(sock, timeout=10)
+    finally:
+        sock.close()
+    assert status == 429 and body["error"]["code"] == "queue_full" and "retry-after" in headers
+    assert s.scratch_entries() == ["jobs/" + s.service.jobs.running.scratch.name]
+    assert s.client.delete(first.headers["location"]).json()["status"] == "cancelled"
+
+
+def test_compare_bad_query_option_is_refused_before_receiving_the_upload(server):
+    sock = open_upload(server, "/v1/compare?bacth=2", content_type="multipart/form-data; boundary=b",
+                       length=64 * MiB, first=_form_part(b"\0" * 1024))
+    try:
+        status, _, body = read_response(sock, timeout=10)
+    finally:
+        sock.close()
+    assert status == 400 and body["error"]["code"] == "unknown_option"
+    server.assert_serving()
+
+
+def test_a_job_that_may_start_is_never_refused_while_the_runner_wakes(tmp_path):
+    """Without a runner, the first job waits to be picked up: it counts as the running one, not as a queued one."""
+    from analyzer.service.errors import ServiceError
+    from analyzer.service.jobs import Job, JobQueue
+
+    queue = JobQueue(lambda job: None, max_queued=1, retention_s=60)
+    queue.submit(Job("compare", tmp_path / "1", {}))
+    queue.submit(Job("compare", tmp_path / "2", {}))
+    with pytest.raises(ServiceError) as caught:
+        queue.submit(Job("compare", tmp_path / "3", {}))
+    assert caught.value.status == 429 and "1 latency jobs are already waiting" in caught.value.message
+
+
+def test_a_finished_job_is_never_seen_without_its_result_and_non_finite_numbers_are_null(tmp_path):
+    from analyzer.service.jobs import Job, JobQueue
+    from analyzer.service.sandbox import Outcome
+
+    body = tmp_path / "body.json"
+    body.write_text('{"a": NaN, "b": Infinity, "c": -Infinity, "d": 1.5}')
+    queue = JobQueue(lambda job: Outcome(True, body_path=body), max_queued=1, retention_s=60)
+    seen = []
+
+    class Watched(Job):
+        def __setattr__(self, name, value):  # a poll at every change of the job (same thread: the lock is an RLock)
+            super().__setattr__(name, value)
+            if self.__dict__.get("watch"):
+                seen.append(queue.describe(self))
+
+    job = Watched("compare", tmp_path / "scratch", {})
+    job.watch = True
+    queue.start()
+    try:
+        queue.submit(job)
+        deadline = time.monotonic() + 10
+        while queue.describe(job)["status"] != "succeeded":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        queue.stop()
+    for snapshot in seen:
+        if snapshot["status"] in ("succeeded", "failed", "cancelled"):
+            assert snapshot["finished_at"] and (snapshot["result"] or snapshot["error"]), snapshot
+    assert queue.describe(job)["result"] == {"a": None, "b": None, "c": None, "d": 1.5}
+
+
+def test_non_finite_numbers_in_a_compare_result_are_null(server):
+    """log(x) of the generated inputs (some negative) is NaN: the output comparison has NaN and Infinity."""
+    model = make_model([helper.make_node("Log", ["x"], ["y"], name="log")], [("x", [1, 8])],
+                       [("y", [1, 8])]).SerializeToString()
+    job = server.client.post("/v1/compare", data={"time": "0.2", "provider": "cpu", "analyze": "false"},
+                             files={"model_a": ("log.onnx", model), "model_b": ("log2.onnx", model)})
+    assert job.status_code == 202, job.text
+    done = server.wait_job(job.headers["location"])
+    response = server.client.get(job.headers["location"])
+    assert response.status_code == 200, response.text
+    assert "NaN" not in response.text and "Infinity" not in response.text
+    assert done["status"] == "succeeded" or done["error"]["status"] < 500, done
+    if done["status"] == "succeeded":
+        outputs = done["result"]["outputs"]
+        assert outputs["max_abs_error"] is None and outputs["outputs"][0]["cosine_similarity"] is None, outputs
+    server.assert_serving()
 
 
 # ---- external data: refused with 400 before anything opens it ----
@@ -571,6 +811,14 @@ def test_sandbox_reports_memory_limit(tmp_path):
     assert "more memory than the worker's limit of 512 MiB" in outcome.message
 
 
+def test_sandbox_knows_every_memory_marker_of_the_worker(tmp_path):
+    from analyzer.service import sandbox, worker
+
+    for marker in worker.MEMORY_MARKERS:
+        (tmp_path / "worker.log").write_text(f"Traceback ...\nRuntimeError: {marker.upper()} in a kernel\n")
+        assert sandbox._log_mentions_memory(tmp_path), marker
+
+
 def test_worker_over_memory_limit_is_rejected_and_server_goes_on(small_server):
     s = small_server(worker_memory_bytes=512 * MiB)
     bomb = _memory_bomb()
@@ -634,8 +882,10 @@ def test_openapi_lists_the_routes(server):
 def test_upload_page_has_the_stable_ids(server):
     page = server.client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for element in ('id="model-file"', 'id="submit"', 'id="report"', 'id="status"'):
+    for element in ('id="model-file"', 'id="submit"', 'id="report"', 'id="status"', 'id="download-json"'):
         assert element in page.text
+    # "Download JSON" reads the shown HTML report's embedded data instead of uploading the model again
+    assert 'getElementById("analyzer-data")' in page.text and 'body("json")' not in page.text
     assert "http://" not in page.text and "https://" not in page.text  # self-contained, no CDN
     assert "default-src 'none'" in page.headers["content-security-policy"]
 
@@ -698,6 +948,24 @@ def test_serve_command_serves(tmp_path):
     assert sorted(p.name for p in work.iterdir()) == [], "the work directory's contents are removed on exit"
 
 
+def test_work_dir_is_never_chmodded_or_emptied(small_server, tmp_path):
+    work = tmp_path / "work"
+    (work / "models").mkdir(parents=True)
+    (work / "models" / "keep.txt").write_text("user data")
+    (work / "requests").mkdir()
+    work.chmod(0o755)
+    s = small_server(work_dir=work)
+    assert s.service.root.parent == work and s.service.root.name.startswith("analyzer-serve-")
+    assert stat.S_IMODE(s.service.root.stat().st_mode) == 0o700
+    s.assert_serving()
+    root = s.service.root
+    s.stop()
+    assert not root.exists()
+    assert (work / "models" / "keep.txt").read_text() == "user data" and (work / "requests").is_dir()
+    assert stat.S_IMODE(work.stat().st_mode) == 0o755
+    assert sorted(p.name for p in work.iterdir()) == ["models", "requests"]
+
+
 # ---- the upload page in a browser ----
 
 
@@ -718,6 +986,17 @@ def test_upload_page_shows_the_html_report_of_an_uploaded_model(server, chromium
         frame.locator(f'.node[data-node="{conv["name"]}"]').click()
         assert frame.locator('[data-field="macs"]').first.inner_text().split()[0] == f"{conv['macs']:,}"
         page.screenshot(path=str(tmp_path / "upload-page.png"))
+        # "Download JSON" saves the report on show, read from the HTML report: nothing is uploaded again
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        with page.expect_download() as info:
+            page.click("#download-json")
+        download = info.value
+        assert download.suggested_filename == "inception_naive.report.json"
+        saved = json.loads(Path(download.path()).read_text())
+        assert saved["totals"]["macs"] == report["totals"]["macs"]
+        assert saved == report
+        assert not [url for url in requests if "/v1/" in url], requests
     finally:
         page.close()
     server.assert_serving()

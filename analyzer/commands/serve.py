@@ -8,7 +8,7 @@ import ipaddress
 EPILOG = """\
 Routes: GET / (upload page), POST /v1/inspect, POST /v1/optimize, GET /v1/models/{token},
 POST /v1/compare (a queued latency job), GET|DELETE /v1/jobs/{id}, GET /v1/limits, GET /v1/health,
-GET /docs and /openapi.json. Errors: {"error": {"status", "code", "message"}} with a 4xx status.
+GET /docs and /openapi.json. Errors: {"error": {"status", "code", "message"}} with a 4xx (or 5xx) status.
 
 Every parse, analysis, rewrite and benchmark of an uploaded model runs in a fresh worker process with
 the memory, CPU-time and wall-clock limits below; a worker that dies or exceeds a limit is answered
@@ -65,10 +65,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="largest time budget a client may ask a compare job for, s (default %(default)g)")
     p.add_argument("--max-queued-jobs", type=int, default=d.max_queued_jobs,
                    help="latency jobs waiting behind the running one; more get 429 (default %(default)s)")
+    p.add_argument("--max-concurrent-uploads", type=_positive(int),
+                   help="uploads received at once, all routes together; more get 429 at once "
+                        "(default: 16, or 2 x --max-workers + 2 if more)")
+    p.add_argument("--max-stored-mb", type=_positive(float), default=d.max_stored_bytes / MiB,
+                   help="optimized models kept for download, MiB in all; past it the oldest are dropped "
+                        "(default %(default)g)")
     p.add_argument("--retention", type=_positive(float), default=d.retention_s,
                    help="seconds finished jobs and optimized models are kept (default %(default)g)")
-    p.add_argument("--work-dir", help="directory for uploads, worker scratch and results (default: a private temporary one, "
-                                      "removed on exit)")
+    p.add_argument("--work-dir", help="directory in which the server makes its private analyzer-serve-* folder for "
+                                      "uploads, worker scratch and results, removed on exit; nothing else in the "
+                                      "directory is touched (default: the system's temporary directory)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.set_defaults(func=run)
 
@@ -88,6 +95,8 @@ def settings_from(args: argparse.Namespace):
     from analyzer.service.settings import MiB, Settings
 
     extra = {} if args.max_workers is None else {"max_workers": args.max_workers}
+    if args.max_concurrent_uploads is not None:
+        extra["max_concurrent_uploads"] = args.max_concurrent_uploads
     return Settings(
         max_upload_bytes=int(args.max_upload_mb * MiB),
         worker_memory_bytes=args.worker_memory_mb * MiB,
@@ -97,6 +106,7 @@ def settings_from(args: argparse.Namespace):
         compare_timeout_s=args.compare_timeout,
         max_compare_seconds=args.max_compare_seconds,
         max_queued_jobs=args.max_queued_jobs,
+        max_stored_bytes=int(args.max_stored_mb * MiB),
         retention_s=args.retention,
         work_dir=Path(args.work_dir) if args.work_dir else None,
         **extra,

@@ -1,6 +1,7 @@
 """The FastAPI app: ``create_app(settings=None)``; routes are thin shells over uploads, sandbox and jobs.
 
-Routes (every error is ``{"error": {"status", "code", "message"}}`` with a 4xx status):
+Routes (every error is ``{"error": {"status", "code", "message"}}`` with a 4xx or 5xx status; a
+non-finite number in a result, NaN or Infinity, is null in the service's JSON):
 
 - ``GET /``: the upload page; ``GET /v1/health``; ``GET /v1/limits``: the limits in force
 - ``POST /v1/inspect``: one model (multipart field ``model``, or an ``application/octet-stream``
@@ -35,7 +36,7 @@ import analyzer
 from analyzer.service import options as opts
 from analyzer.service.downloads import Downloads
 from analyzer.service.errors import ServiceError, error_body
-from analyzer.service.jobs import Job, JobQueue
+from analyzer.service.jobs import Job, JobQueue, loads_finite
 from analyzer.service.sandbox import Outcome, run_task
 from analyzer.service.settings import Settings
 from analyzer.service.uploads import receive
@@ -80,19 +81,19 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        if settings.work_dir is None:
-            self.root = Path(tempfile.mkdtemp(prefix="analyzer-serve-"))
-            self.owns_root = True
-        else:
-            self.root = Path(settings.work_dir).resolve()
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.owns_root = False
-        self.root.chmod(0o700)
+        # always a new private (0700) folder of our own, also inside a --work-dir: only it is removed on
+        # shutdown, never the work directory or anything else in it
+        parent = None
+        if settings.work_dir is not None:
+            parent = Path(settings.work_dir).resolve()
+            parent.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="analyzer-serve-", dir=parent))
         self.requests_dir = self.root / "requests"
         self.jobs_dir = self.root / "jobs"
         for d in (self.requests_dir, self.jobs_dir):
             d.mkdir(exist_ok=True)
-        self.downloads = Downloads(self.root / "models", settings.retention_s)
+        self.downloads = Downloads(self.root / "models", settings.retention_s, settings.max_stored_bytes)
+        self.upload_slots = asyncio.Semaphore(settings.max_concurrent_uploads)
         self.slots = threading.BoundedSemaphore(settings.max_workers)
         self.jobs = JobQueue(self._run_job, max_queued=settings.max_queued_jobs, retention_s=settings.retention_s)
         self.stop_janitor = threading.Event()
@@ -106,11 +107,7 @@ class Service:
         self.jobs.stop()
         self.stop_janitor.set()
         self.downloads.clear()
-        if self.owns_root:
-            shutil.rmtree(self.root, ignore_errors=True)
-        else:
-            for d in (self.requests_dir, self.jobs_dir, self.downloads.directory):
-                shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def _janitor(self) -> None:
         interval = max(0.05, min(60.0, self.settings.retention_s / 4))
@@ -120,6 +117,16 @@ class Service:
 
     def scratch(self, parent: Path) -> Path:
         return Path(tempfile.mkdtemp(dir=parent))
+
+    @contextlib.asynccontextmanager
+    async def upload_slot(self):
+        """Hold one of ``max_concurrent_uploads`` while a body is received; none free: 429 at once."""
+        if self.upload_slots.locked():
+            raise ServiceError(429, "busy", f"{self.settings.max_concurrent_uploads} uploads are being received "
+                                            "already (this server's limit); try again later",
+                               headers={"Retry-After": "5"})
+        async with self.upload_slots:  # free, so this does not wait
+            yield
 
     def run_now(self, scratch: Path, task: dict[str, Any]) -> Outcome:
         """Run a worker for a synchronous request, waiting for a free worker slot."""
@@ -218,7 +225,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Receive one model and its options into ``scratch`` and run task ``kind`` on it in a worker.
         Returns the options, the Outcome and the Server-Timing header."""
         started = time.perf_counter()
-        upload = await receive(request, {"model": scratch / "in"}, settings, raw_field="model")
+        async with service.upload_slot():
+            upload = await receive(request, {"model": scratch / "in"}, settings, raw_field="model")
         received = time.perf_counter()
         values = opts.collect(specs, request.query_params.multi_items(), upload.fields, ignore=("filename",))
         options = await run_in_threadpool(to_options, values)
@@ -233,7 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The report of `analyzer inspect FILE --format FORMAT`; `model.path` is the upload's base name.",
         responses={200: {"description": "the report", "content": {"application/json": {}, "text/html": {},
                                                                    "text/markdown": {}, "text/csv": {}}},
-                   **_errors(400, 413, 415, 422, 429)},
+                   **_errors(400, 413, 415, 422, 429, 507)},
         openapi_extra=_openapi_extra(opts.INSPECT, {"model": "the .onnx file"}, raw=True),
     )
     async def inspect_model(request: Request) -> Response:
@@ -254,7 +262,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The JSON of `analyzer optimize FILE -o OUT --pass ... --format json` (`input`/`output` are base "
                     "names) plus `download`: the URL of the optimized model, kept for the retention time. A pass that "
                     "fails verification: 422 with the run's JSON under `report`.",
-        responses={200: {"description": "the optimize report"}, **_errors(400, 413, 415, 422, 429)},
+        responses={200: {"description": "the optimize report"}, **_errors(400, 413, 415, 422, 429, 507)},
         openapi_extra=_openapi_extra(opts.OPTIMIZE, {"model": "the .onnx file"}, raw=True),
     )
     async def optimize_model(request: Request) -> Response:
@@ -266,10 +274,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 extra = {}
                 if outcome.error_body:
                     with contextlib.suppress(ValueError):
-                        extra["report"] = json.loads(outcome.error_body)
+                        extra["report"] = loads_finite(outcome.error_body)
                 error = _failure(outcome)
                 return JSONResponse({**error.body(), **extra}, status_code=error.status, headers=SECURITY_HEADERS)
-            doc = json.loads(outcome.body_path.read_text())
+            doc = loads_finite(outcome.body_path.read_text())
             output_name = outcome.output_path.name  # the worker wrote it under the task's output_name
             token, stored = await run_in_threadpool(service.downloads.add, outcome.output_path, output_name)
             doc["download"] = {
@@ -296,21 +304,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post(
         "/v1/compare", status_code=202, tags=["jobs"], summary="A/B latency of two models (a queued job)",
         description="Queues a latency comparison (`analyzer compare A B --format json`); one job runs at a time. "
-                    "Answers 202 with the job and `Location: /v1/jobs/{id}`.",
-        responses={202: {"description": "the job, queued"}, **_errors(400, 413, 415, 429)},
+                    "Answers 202 with the job and `Location: /v1/jobs/{id}`. A full queue and bad query-string "
+                    "options are refused before the uploads are received.",
+        responses={202: {"description": "the job, queued"}, **_errors(400, 413, 415, 429, 507)},
         openapi_extra=_openapi_extra(compare_specs, {"model_a": "A, the before model (.onnx)",
                                                      "model_b": "B, the after model (.onnx)"}, raw=False),
     )
     async def compare_models(request: Request) -> Response:
+        # refused before a byte of the uploads is stored: unknown or mistyped query options, a full queue
+        opts.collect(compare_specs, request.query_params.multi_items(), {})
+        await run_in_threadpool(service.jobs.check_room)
         scratch = service.scratch(service.jobs_dir)
         try:
-            upload = await receive(request, {"model_a": scratch / "in" / "a", "model_b": scratch / "in" / "b"}, settings)
+            async with service.upload_slot():
+                upload = await receive(request, {"model_a": scratch / "in" / "a", "model_b": scratch / "in" / "b"},
+                                       settings)
             values = opts.collect(compare_specs, request.query_params.multi_items(), upload.fields)
             options = await run_in_threadpool(opts.compare_options, values, settings)
             a, b = upload.files["model_a"], upload.files["model_b"]
             task = {"kind": "compare", "inputs": {"model_a": f"a/{a.label}", "model_b": f"b/{b.label}"},
                     "labels": {"model_a": a.label, "model_b": b.label}, "options": options}
-            job = service.jobs.submit(Job("compare", scratch, task))
+            job = await run_in_threadpool(service.jobs.submit, Job("compare", scratch, task))
         except BaseException:
             await run_in_threadpool(shutil.rmtree, scratch, True)
             raise
@@ -332,7 +346,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.delete("/v1/jobs/{job_id}", tags=["jobs"], summary="cancel a queued or running job", responses=_errors(404))
     async def cancel_job(job_id: str) -> Response:
         job = _job(job_id)
-        service.jobs.cancel(job)
+        await run_in_threadpool(service.jobs.cancel, job)  # takes the queue's lock; may delete the job's uploads
         for _ in range(100):  # a running worker is killed within a poll interval
             if job.status != "running":
                 break

@@ -1,4 +1,8 @@
-"""Optimized models kept for download under random, unguessable tokens, deleted after the retention time."""
+"""Optimized models kept for download under random, unguessable tokens, deleted after the retention time.
+
+The store holds at most ``max_bytes`` in all: adding a model past it drops the oldest stored models
+first (their links then answer 404); a model larger than the whole store is refused with 507.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from analyzer.service.errors import ServiceError
+from analyzer.units import nbytes
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
@@ -23,21 +30,41 @@ class Stored:
 
 
 class Downloads:
-    def __init__(self, directory: Path, retention_s: float) -> None:
+    def __init__(self, directory: Path, retention_s: float, max_bytes: int) -> None:
         self.directory = directory
         self.retention_s = retention_s
-        self.items: dict[str, Stored] = {}
+        self.max_bytes = max_bytes
+        self.items: dict[str, Stored] = {}  # oldest first
         self.lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
 
     def add(self, source: Path, filename: str) -> tuple[str, Stored]:
-        """Move ``source`` into the store; return its token and record."""
+        """Move ``source`` into the store, dropping the oldest models if it would go over ``max_bytes``;
+        return its token and record. A model larger than the whole store: :class:`ServiceError` 507."""
+        size = source.stat().st_size
+        if size > self.max_bytes:
+            raise ServiceError(507, "insufficient_storage",
+                               f"the optimized model ({nbytes(size)}) is larger than this server's store for "
+                               f"downloads ({nbytes(self.max_bytes)}); it cannot be kept for download")
         token = secrets.token_urlsafe(24)  # 32 characters, 192 bits
         target = self.directory / f"{token}.onnx"
-        shutil.move(str(source), target)
-        stored = Stored(target, filename, target.stat().st_size, time.time() + self.retention_s)
-        with self.lock:
+        stored = Stored(target, filename, size, time.time() + self.retention_s)
+        with self.lock:  # reserve the room before moving the file in
+            used = sum(s.size for s in self.items.values())
+            evicted = []
+            while self.items and used + size > self.max_bytes:
+                oldest = next(iter(self.items))
+                evicted.append(self.items.pop(oldest))
+                used -= evicted[-1].size
             self.items[token] = stored
+        _unlink(evicted)
+        try:
+            shutil.move(str(source), target)
+        except BaseException:
+            with self.lock:
+                self.items.pop(token, None)
+            _unlink([stored])
+            raise
         return token, stored
 
     def get(self, token: str) -> Stored | None:
@@ -54,11 +81,15 @@ class Downloads:
         with self.lock:
             expired = [t for t, s in self.items.items() if s.expires < now]
             gone = [self.items.pop(t) for t in expired]
-        for stored in gone:
-            try:
-                os.unlink(stored.path)
-            except FileNotFoundError:
-                pass
+        _unlink(gone)
 
     def clear(self) -> None:
         self.purge(float("inf"))
+
+
+def _unlink(items: list[Stored]) -> None:
+    for stored in items:
+        try:
+            os.unlink(stored.path)
+        except FileNotFoundError:
+            pass

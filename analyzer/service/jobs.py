@@ -4,6 +4,11 @@ A job is ``queued`` (with its position: 1 is next), then ``running`` (with the w
 then ``succeeded`` (with its result) or ``failed`` (with the error: a rejected model, a limit, a
 worker that died) or ``cancelled``. Its uploads are deleted as soon as it ends; the finished job is
 kept for ``retention_s`` and then forgotten (404).
+
+At most ``max_queued`` jobs wait while one runs (an idle server always takes one): a submit past that
+is a 429. A job's fields change under the queue's lock, its status last, and :meth:`JobQueue.describe`
+reads them under that lock, so a poll never sees a finished job without its result or error. A result
+is JSON with any non-finite number (NaN, Infinity) turned into null.
 """
 
 from __future__ import annotations
@@ -48,17 +53,19 @@ class Job:
     final_progress: dict[str, Any] | None = None
     cancel: Cancel = field(default_factory=Cancel)
 
-    def progress(self) -> dict[str, Any]:
-        if self.final_progress is not None:
-            return self.final_progress
-        if self.status == "queued":
-            return {"fraction": 0.0, "phase": "queued", "rounds": 0}
+    def read_progress(self) -> dict[str, Any]:
+        """The running worker's progress, from its progress.json."""
         try:
             state = json.loads((self.scratch / "progress.json").read_text())
         except (OSError, ValueError):
             state = {}
         return {"fraction": float(state.get("fraction", 0.0)), "phase": state.get("phase", "starting"),
                 "rounds": int(state.get("rounds", 0))}
+
+
+def loads_finite(text: str) -> Any:
+    """JSON with NaN / Infinity / -Infinity read as None (strict JSON, as the service answers, has no such numbers)."""
+    return json.loads(text, parse_constant=lambda _: None)
 
 
 class JobQueue:
@@ -79,27 +86,50 @@ class JobQueue:
     def stop(self) -> None:
         with self.cond:
             self.stopping = True
-            for job in self.queue:
-                self._finish(job, "cancelled", error={"status": 409, "code": "cancelled", "message": "the server is shutting down"})
+            ended = list(self.queue)
+            for job in ended:
+                self._finish(job, "cancelled", error={"status": 409, "code": "cancelled",
+                                                      "message": "the server is shutting down"})
             self.queue.clear()
             if self.running is not None:
                 self.running.cancel.reason = "the server is shutting down"
                 self.running.cancel.event.set()
             self.cond.notify_all()
+        _remove(ended)
         if self.thread.is_alive():
             self.thread.join(timeout=30)
+
+    def _full(self) -> ServiceError | None:
+        """With the lock held: the 429 to answer when no job may join now. ``max_queued`` jobs may wait while
+        one runs; a job not yet picked up by the runner counts as the one running, so an idle server always
+        takes one and the answer does not depend on when the runner wakes."""
+        pending = len(self.queue) + (self.running is not None)
+        if pending <= self.max_queued:
+            return None
+        limit = ("a latency job is running and this server queues none behind it" if self.max_queued == 0 else
+                 f"{pending - 1} latency jobs are already waiting behind the running one (the limit)")
+        return ServiceError(429, "queue_full", f"{limit}; try again later", headers={"Retry-After": "30"})
+
+    def check_room(self) -> None:
+        """Raise the 429 a submit would get now (the compare route asks before it receives the uploads)."""
+        with self.cond:
+            if self.stopping:
+                raise ServiceError(503, "shutting_down", "the server is shutting down")
+            error = self._full()
+        if error is not None:
+            raise error
 
     def submit(self, job: Job) -> Job:
         with self.cond:
             if self.stopping:
                 raise ServiceError(503, "shutting_down", "the server is shutting down")
-            if len(self.queue) >= self.max_queued:
-                raise ServiceError(429, "queue_full",
-                                   f"{len(self.queue)} latency jobs are already waiting (the limit); try again later",
-                                   headers={"Retry-After": "30"})
-            self.jobs[job.id] = job
-            self.queue.append(job)
-            self.cond.notify_all()
+            error = self._full()
+            if error is None:
+                self.jobs[job.id] = job
+                self.queue.append(job)
+                self.cond.notify_all()
+        if error is not None:
+            raise error
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -114,28 +144,39 @@ class JobQueue:
                 return None
 
     def cancel(self, job: Job) -> None:
+        """Cancel a queued job, or kill a running one (its runner then ends it). Blocking: call it off the event loop."""
+        removed = []
         with self.cond:
             if job.status == "queued" and job in self.queue:
                 self.queue.remove(job)
-                self._finish(job, "cancelled", error={"status": 409, "code": "cancelled", "message": "cancelled by the client"})
+                self._finish(job, "cancelled", error={"status": 409, "code": "cancelled",
+                                                      "message": "cancelled by the client"})
+                removed.append(job)
             elif job.status == "running":
                 job.cancel.reason = "cancelled by the client"
                 job.cancel.event.set()
+        _remove(removed)
 
     def describe(self, job: Job) -> dict[str, Any]:
-        position = self.position(job) if job.status == "queued" else None
+        with self.cond:  # a consistent snapshot: no finished status without its result or error
+            status, result, error = job.status, job.result, job.error
+            started, finished, progress = job.started, job.finished, job.final_progress
+            position = self.queue.index(job) + 1 if status == "queued" and job in self.queue else None
+        if progress is None:
+            progress = ({"fraction": 0.0, "phase": "queued", "rounds": 0} if status == "queued"
+                        else job.read_progress())
         return {
             "id": job.id,
             "kind": job.kind,
-            "status": job.status,
+            "status": status,
             "position": position,
-            "progress": job.progress(),
+            "progress": progress,
             "created_at": _iso(job.created),
-            "started_at": _iso(job.started),
-            "finished_at": _iso(job.finished),
-            "expires_at": _iso(None if job.finished is None else job.finished + self.retention_s),
-            "result": job.result,
-            "error": job.error,
+            "started_at": _iso(started),
+            "finished_at": _iso(finished),
+            "expires_at": _iso(None if finished is None else finished + self.retention_s),
+            "result": result,
+            "error": error,
             "url": f"/v1/jobs/{job.id}",
         }
 
@@ -147,16 +188,19 @@ class JobQueue:
 
     # ---- runner ----
 
-    def _finish(self, job: Job, status: str, *, result: Any = None, error: dict[str, Any] | None = None) -> None:
+    def _finish(self, job: Job, status: str, *, result: Any = None, error: dict[str, Any] | None = None,
+                progress: dict[str, Any] | None = None) -> None:
+        """With the lock held: end ``job``; its status is set last. The caller removes its scratch afterwards
+        (:func:`_remove`), outside the lock."""
         if job.final_progress is None:
-            progress = job.progress()
+            progress = dict(progress or {"fraction": 0.0, "phase": "queued", "rounds": 0})
             if status == "succeeded":
                 progress["fraction"] = 1.0
             progress["phase"] = status
             job.final_progress = progress
-        job.status, job.result, job.error = status, result, error
+        job.result, job.error = result, error
         job.finished = time.time()
-        shutil.rmtree(job.scratch, ignore_errors=True)
+        job.status = status
 
     def _loop(self) -> None:
         while True:
@@ -166,22 +210,31 @@ class JobQueue:
                 if self.stopping:
                     return
                 job = self.queue.popleft()
-                job.status, job.started = "running", time.time()
+                job.started = time.time()
+                job.status = "running"
                 self.running = job
             try:
                 outcome = self.run(job)
             except Exception as e:  # noqa: BLE001 - a bug here must not stop the queue
                 log.exception("latency job %s failed", job.id)
                 outcome = Outcome(False, 500, "internal_error", f"internal error: {type(e).__name__}: {e}")
+            # read the result and the last progress before taking the lock
+            fields: dict[str, Any] = {"progress": job.read_progress()}
+            if outcome.ok:
+                try:
+                    fields.update(status="succeeded", result=loads_finite(outcome.body_path.read_text()))
+                except (OSError, ValueError) as e:
+                    fields.update(status="failed", error={"status": 500, "code": "internal_error",
+                                                          "message": f"the job's result could not be read: {e}"})
+            else:
+                fields.update(status="cancelled" if outcome.code == "cancelled" else "failed", error=outcome.error())
             with self.cond:
-                if outcome.ok:
-                    try:
-                        result = json.loads(outcome.body_path.read_text())
-                        self._finish(job, "succeeded", result=result)
-                    except (OSError, ValueError) as e:
-                        self._finish(job, "failed", error={"status": 500, "code": "internal_error",
-                                                           "message": f"the job's result could not be read: {e}"})
-                else:
-                    status = "cancelled" if outcome.code == "cancelled" else "failed"
-                    self._finish(job, status, error=outcome.error())
+                self._finish(job, fields.pop("status"), **fields)
                 self.running = None
+            _remove([job])
+
+
+def _remove(jobs: list[Job]) -> None:
+    """Delete ended jobs' uploads and scratch (outside the queue's lock)."""
+    for job in jobs:
+        shutil.rmtree(job.scratch, ignore_errors=True)

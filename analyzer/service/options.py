@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.errors import AnalyzerError
+from analyzer.memory import OPTIMIZER_STATE_BUFFERS  # no onnx: cheap to import
+from analyzer.runtime import PROVIDER_CHOICES  # onnxruntime is imported lazily there
 from analyzer.service.errors import ServiceError
 from analyzer.service.settings import Settings
 
@@ -120,7 +122,7 @@ INSPECT = [
     Option("dim", "str", "bind a symbolic dim, NAME=N (repeatable)", repeated=True),
     Option("input_shape", "str", "override an input's shape, NAME:1x3x224x224 (NAME: optional for one input; repeatable)",
            repeated=True),
-    Option("optimizer", "str", "optimizer state for the training-memory estimate", "sgd", choices=("sgd", "momentum", "adam")),
+    Option("optimizer", "str", "optimizer state for the training-memory estimate", "sgd", choices=tuple(OPTIMIZER_STATE_BUFFERS)),
     Option("strict", "bool", "fail (422) on ops without a counting rule or unknown shapes", False),
 ]
 
@@ -177,7 +179,7 @@ def compare_specs(settings: Settings) -> list[Option]:
                minimum=1),
         Option("rounds", "int", "rounds of A/B in random order", 20, minimum=1),
         Option("seed", "int", "seed of the generated inputs and the run order", 0, minimum=0),
-        Option("provider", "str", "execution provider", "auto", choices=("auto", "cuda", "cpu")),
+        Option("provider", "str", "execution provider", "auto", choices=PROVIDER_CHOICES),
         Option("batch", "int", "bind symbolic batch (leading) dims to N", minimum=1),
         Option("dim", "str", "bind a symbolic dim, NAME=N (repeatable)", repeated=True),
         Option("warmup", "int", "untimed warm-up runs", minimum=0),

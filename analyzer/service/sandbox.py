@@ -23,12 +23,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from analyzer.service.settings import Settings
+from analyzer.service.worker import MEMORY_MARKERS
 
 log = logging.getLogger("analyzer.service")
 
@@ -56,7 +56,6 @@ class Outcome:
     output_path: Path | None = None  # optimize: the optimized model
     wall_s: float = 0.0
     cpu_s: float = 0.0
-    max_rss_bytes: int = 0
 
     def error(self) -> dict[str, Any]:
         return {"status": self.status, "code": self.code, "message": self.message}
@@ -93,7 +92,6 @@ def run_task(
     *,
     timeout_s: float,
     cancel: Cancel | None = None,
-    on_start: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Run ``task`` (see :mod:`analyzer.service.worker`) with its uploads under ``scratch/in``; never raises
     for anything the worker or the model does."""
@@ -117,8 +115,6 @@ def run_task(
             start_new_session=True,
             close_fds=True,
         )
-    if on_start is not None:
-        on_start(proc.pid)
     ended_by: str | None = None
     status, usage = 0, None
     try:
@@ -145,7 +141,6 @@ def run_task(
     outcome = _outcome(scratch, task, settings, proc.returncode, ended_by, timeout_s, cancel, cpu_s)
     outcome.wall_s = time.monotonic() - start
     outcome.cpu_s = cpu_s
-    outcome.max_rss_bytes = usage.ru_maxrss * 1024
     if not outcome.ok:
         tail = _log_tail(scratch)
         log.info("worker %s (%s) rejected: %s%s", proc.pid, task["kind"], outcome.message,
@@ -223,4 +218,4 @@ def _signal_name(signum: int) -> str:
 
 def _log_mentions_memory(scratch: Path) -> bool:
     tail = _log_tail(scratch).lower()
-    return any(m in tail for m in ("memoryerror", "bad_alloc", "cannot allocate memory", "out of memory"))
+    return any(m in tail for m in MEMORY_MARKERS)

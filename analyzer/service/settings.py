@@ -35,15 +35,24 @@ class Settings:
     max_compare_seconds: float = 60.0  # largest `time` budget a client may ask for
     default_compare_seconds: float = 5.0  # `time` when the client gives neither time nor iters
     max_compare_iters: int = 10_000  # largest `iters` a client may ask for
-    max_queued_jobs: int = 16  # jobs waiting (not counting the running one); more: 429
+    max_queued_jobs: int = 16  # jobs that may wait while one runs (an idle server always takes one); more: 429
+    # uploads being received at once (all routes); more: 429 at once. None: 16, or 2 x max_workers + 2 if more
+    max_concurrent_uploads: int | None = None
+    # optimized models kept for download, all together; past it the oldest are dropped first
+    max_stored_bytes: int = 2 * GiB
     # retention of finished jobs and optimized models
     retention_s: float = 3600.0
-    # where uploads, worker scratch directories and results live; None: a private temporary directory
+    # where the service's private folder (uploads, worker scratch, results) is made; None: the system's
+    # temporary directory. Either way the service works in a new analyzer-serve-* folder inside it and
+    # removes only that folder on shutdown
     work_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.max_concurrent_uploads is None:
+            object.__setattr__(self, "max_concurrent_uploads", max(16, 2 * self.max_workers + 2))
         for name in ("max_upload_bytes", "max_form_fields", "max_field_bytes", "worker_memory_bytes",
-                     "worker_cpu_seconds", "worker_file_bytes", "max_workers", "max_compare_iters"):
+                     "worker_cpu_seconds", "worker_file_bytes", "max_workers", "max_compare_iters",
+                     "max_concurrent_uploads", "max_stored_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("worker_slot_wait_s", "inspect_timeout_s", "optimize_timeout_s", "compare_timeout_s",

@@ -5,17 +5,22 @@ routes taking one model, ``application/octet-stream`` (the model itself; options
 string). Each file is capped at ``Settings.max_upload_bytes`` while it streams (413 as soon as it
 goes over; nothing larger is ever written), text fields are capped in number and size, an empty file
 is a 400. File names are reduced to a safe base name: a client's path (``../../x.onnx``,
-``C:\\models\\x.onnx``) is never used as one.
+``C:\\models\\x.onnx``) is never used as one. A client that goes away mid-upload gets (nobody reads
+it) a 400 ``client_disconnected``; a disk that cannot take the upload is a 507 ``insufficient_storage``.
 """
 
 from __future__ import annotations
 
+import errno
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from starlette.requests import ClientDisconnect
+
 from analyzer.service.errors import ServiceError
 from analyzer.service.settings import Settings
+from analyzer.units import nbytes
 
 FORM_OVERHEAD_BYTES = 1 << 20  # room for boundaries, part headers and option fields
 DRAIN_LIMIT_BYTES = 64 << 20  # a refused body is read (and dropped) up to this much so the client sees the 413
@@ -138,9 +143,20 @@ class _Receiver:
 
 
 def too_large(settings: Settings, what: str = "the model") -> ServiceError:
-    limit = settings.max_upload_bytes
-    shown = f"{limit / (1 << 20):g} MiB" if limit >= (1 << 20) else f"{limit} bytes"
-    return ServiceError(413, "upload_too_large", f"{what} is over this server's upload limit of {shown} per model")
+    return ServiceError(413, "upload_too_large",
+                        f"{what} is over this server's upload limit of {nbytes(settings.max_upload_bytes)} per model")
+
+
+def disconnected() -> ServiceError:
+    return ServiceError(400, "client_disconnected", "the client went away before the upload was complete")
+
+
+def storage_error(error: OSError) -> ServiceError:
+    """A disk that cannot take the upload: 507; any other OSError is a server fault, raised as it is."""
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        raise error
+    return ServiceError(507, "insufficient_storage",
+                        f"the server has no room to store the upload ({error.strerror}); try again later")
 
 
 async def _drain(request, budget: int) -> None:
@@ -215,6 +231,12 @@ async def receive(request, dest: dict[str, Path], settings: Settings, *, raw_fie
         receiver.close()
         await _drain(request, DRAIN_LIMIT_BYTES)
         raise ServiceError(400, "bad_form", str(e)) from None
+    except ClientDisconnect:
+        raise disconnected() from None
+    except OSError as e:  # writing the upload: the disk is full
+        receiver.close()
+        await _drain(request, DRAIN_LIMIT_BYTES)
+        raise storage_error(e) from None
     except Exception as e:  # python-multipart's parse errors
         receiver.close()
         raise ServiceError(400, "bad_form", f"malformed multipart/form-data body ({type(e).__name__}: {e})") from None
@@ -229,14 +251,20 @@ async def _receive_raw(request, dest: dict[str, Path], field_name: str, settings
     directory = dest[field_name]
     directory.mkdir(parents=True, exist_ok=True)
     item = UploadedFile(field_name, label, directory / label)
-    with open(item.path, "wb") as out:
-        async for chunk in request.stream():
-            item.size += len(chunk)
-            if item.size > settings.max_upload_bytes:
-                out.close()
-                await _drain(request, DRAIN_LIMIT_BYTES)
-                raise too_large(settings)
-            out.write(chunk)
+    try:
+        with open(item.path, "wb") as out:
+            async for chunk in request.stream():
+                item.size += len(chunk)
+                if item.size > settings.max_upload_bytes:
+                    out.close()
+                    await _drain(request, DRAIN_LIMIT_BYTES)
+                    raise too_large(settings)
+                out.write(chunk)
+    except ClientDisconnect:
+        raise disconnected() from None
+    except OSError as e:
+        await _drain(request, DRAIN_LIMIT_BYTES)
+        raise storage_error(e) from None
     upload = Upload(files={field_name: item})
     _check_files(upload, dest)
     return upload

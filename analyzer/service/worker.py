@@ -27,8 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-MEMORY_MARKERS = ("bad_alloc", "failed to allocate memory", "cannot allocate memory", "out of memory",
-                  "memoryerror", "std::length_error")
+from analyzer.atomic import write_text_atomic  # os, tempfile and analyzer.errors only: no onnx before the upload check
+
+# lower-case words of an out-of-memory failure, in an exception's text (here) or the worker's log (the sandbox)
+MEMORY_MARKERS = ("memoryerror", "bad_alloc", "failed to allocate memory", "cannot allocate memory", "out of memory",
+                  "std::length_error")
 
 
 class TaskError(Exception):
@@ -64,9 +67,7 @@ class Progress:
         if not force and now - self.last_write < 0.1:
             return
         self.last_write = now
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.state))
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, json.dumps(self.state))
 
 
 def _is_memory_failure(error: BaseException) -> bool:
@@ -244,9 +245,7 @@ def main(argv: list[str]) -> int:
         outcome = {"ok": False, "error": {"status": error.status, "code": error.code, "message": message},
                    "body": error.body, "stage": progress.state.get("stage")}
     progress.update(stage="writing the result", phase="done", fraction=1.0)
-    tmp = scratch / "result.json.tmp"
-    tmp.write_text(json.dumps(outcome, allow_nan=True))
-    os.replace(tmp, scratch / "result.json")
+    write_text_atomic(scratch / "result.json", json.dumps(outcome, allow_nan=True))
     return 0
 
 
