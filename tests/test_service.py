@@ -10,6 +10,7 @@ signal or over their time limit are rejected models and the server goes on; scra
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import os
@@ -44,6 +45,13 @@ UPLOAD_LIMIT = 6 * MiB  # above inception_naive (4.4 MB)
 
 
 # ---- a real server ----
+
+
+def run_coroutine(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API (the browser tests, in the same pytest
+    worker) keeps an event loop running in the main thread, where asyncio.run refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def free_port() -> int:
@@ -333,7 +341,6 @@ def _form_part(data: bytes) -> bytes:
 
 @pytest.mark.parametrize("raw", [False, True], ids=["multipart", "raw"])
 def test_client_going_away_mid_upload_is_a_quiet_400(tmp_path, raw):
-    import asyncio
 
     from analyzer.service.errors import ServiceError
     from analyzer.service.uploads import receive
@@ -341,13 +348,12 @@ def test_client_going_away_mid_upload_is_a_quiet_400(tmp_path, raw):
     request = (FakeRequest("application/octet-stream", [b"\0" * 1000], disconnect=True) if raw else
                FakeRequest("multipart/form-data; boundary=b", [_form_part(b"\0" * 1000)], disconnect=True))
     with pytest.raises(ServiceError) as caught:
-        asyncio.run(receive(request, {"model": tmp_path / "in"}, Settings(), raw_field="model"))
+        run_coroutine(receive(request, {"model": tmp_path / "in"}, Settings(), raw_field="model"))
     assert (caught.value.status, caught.value.code) == (400, "client_disconnected")
 
 
 @pytest.mark.parametrize("raw", [False, True], ids=["multipart", "raw"])
 def test_a_full_disk_while_receiving_is_507_not_a_bad_form(tmp_path, monkeypatch, raw):
-    import asyncio
     import errno
 
     from analyzer.service import uploads
@@ -371,7 +377,7 @@ def test_a_full_disk_while_receiving_is_507_not_a_bad_form(tmp_path, monkeypatch
     request = (FakeRequest("application/octet-stream", body) if raw else
                FakeRequest("multipart/form-data; boundary=b", [_form_part(body[0]) + b"\r\n--b--\r\n"]))
     with pytest.raises(ServiceError) as caught:
-        asyncio.run(uploads.receive(request, {"model": tmp_path / "in"}, Settings(), raw_field="model"))
+        run_coroutine(uploads.receive(request, {"model": tmp_path / "in"}, Settings(), raw_field="model"))
     assert (caught.value.status, caught.value.code) == (507, "insufficient_storage")
     assert "No space left on device" in caught.value.message
 
