@@ -11,7 +11,11 @@ import importlib
 import os
 import sys
 
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, OptionError
+
+# The flag that sets a Python API parameter, where it is not ``--`` + the name with dashes.
+FLAGS = {"dims": "--dim", "input_shapes": "--input-shape", "time_budget": "--time", "passes": "--pass",
+         "bandwidth_gbs": "--bandwidth"}
 
 # Order is the order shown in --help.
 COMMAND_MODULES = ("inspect", "annotate", "optimize", "bench", "compare", "profile", "serve", "zoo", "export")
@@ -35,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def flag(parameter: str) -> str:
+    """How the command line spells a Python API parameter."""
+    return FLAGS.get(parameter) or "--" + parameter.replace("_", "-")
+
+
+def describe_error(error: AnalyzerError) -> str:
+    """The error's one line, with a named parameter spelled as its flag."""
+    return error.worded(flag) if isinstance(error, OptionError) else str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -47,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except AnalyzerError as e:
         if debug:
             raise
-        print(f"analyzer {args.command}: error: {e}", file=sys.stderr)
+        print(f"analyzer {args.command}: error: {describe_error(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"analyzer {args.command}: interrupted", file=sys.stderr)

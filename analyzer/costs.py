@@ -6,15 +6,17 @@ Conventions (the ones papers, torchvision ``_ops`` and the course material use):
   fused forms have MACs; their bias adds are not MACs.
 * FLOPs = 2 x MACs for those, plus one add per output element where a bias is given.
 * Every other op has 0 MACs and a stated number of FLOPs per element (see each rule's docstring
-  and the family tables below). Shape-only ops (Reshape, Concat, Gather, ...) cost 0.
+  and the conventions below). Ops that only move data (Reshape, Concat, Gather, ...) cost 0.
 * Rules read shapes and attributes only, never weight data (initializer payloads are stripped);
   a small constant input (``TensorView.value``) is read where an op moved an attribute to an
   input (Reduce* axes, Resize scales/sizes).
 * An op without a rule has no entry in :data:`COST_RULES`, and :func:`node_cost` returns None for it:
   never a silent zero. A rule that needs an unknown shape raises :class:`ShapeUnknown`.
 
-The family tables come first; :data:`COST_RULES`, the one registry, sits at the end of the module
-because it refers to the rule functions defined in between.
+Which ops have a rule is decided by :mod:`analyzer.op_families` (the receptive-field rules read the
+same table): :data:`COST_RULES` holds one rule per op of every family, the family's rule or the op's
+own. The per-family conventions come first; the registry sits at the end of the module because it
+refers to the rule functions defined in between.
 """
 
 from __future__ import annotations
@@ -24,33 +26,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from analyzer.errors import AnalyzerError
+from analyzer.op_families import FAMILY_OF, MS_DOMAIN, default_domain, family_of
 from analyzer.views import NodeView, ShapeUnknown, TensorView
 
 __all__ = ["COST_RULES", "Cost", "ShapeUnknown", "node_cost", "op_category"]
 
-MS_DOMAIN = "com.microsoft"
-
-# Element-wise ops and activations: FLOPs per output element. One op per element, whatever the
-# function (a Sigmoid or Gelu counts like an Add): the common convention of fvcore and torchscan.
-ELEMENTWISE_FLOPS: dict[str, int] = {
-    name: 1
-    for name in (
-        # activations
-        "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Sigmoid",
-        "HardSigmoid", "Tanh", "Clip", "HardSwish", "Softplus", "Softsign", "Gelu", "Mish",
-        "Shrink",
-        # unary math
-        "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Round",
-        "Sign", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh",
-        "Atanh", "IsNaN", "IsInf",
-        # binary math, comparison, logic, selection
-        "Pow", "Add", "Sub", "Mul", "Div", "Mod", "Where", "Equal", "Less", "LessOrEqual",
-        "Greater", "GreaterOrEqual", "Not", "And", "Or", "Xor", "BitShift", "BitwiseAnd",
-        "BitwiseOr", "BitwiseXor", "BitwiseNot",
-        # quantize / dequantize: one scale conversion per element (zero-point shift not counted)
-        "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
-    )
-}
+# Element-wise family -> FLOPs per output element. One op per element, whatever the function:
+# a Sigmoid, a Gelu or a Swish (x * sigmoid(x)) counts like an Add -- the common convention of fvcore
+# and torchscan. Quantize / dequantize: one scale conversion per element (zero-point shift not counted).
+FLOPS_PER_ELEMENT: dict[str, int] = {"activation": 1, "unary": 1, "broadcast": 1, "quantize": 1}
 
 # Variadic ops over k inputs: (k - 1) pairwise combines per output element; Mean adds a divide.
 VARIADIC_EXTRA_FLOPS: dict[str, int] = {"Sum": 0, "Max": 0, "Min": 0, "Mean": 1}
@@ -81,19 +65,8 @@ REDUCE_FLOPS: dict[str, tuple[int, int]] = {
 # (the divide of the sums, the sqrt) are not counted.
 NORMALIZATION_STATS_FLOPS = 5
 
-# Ops whose work is moving or reinterpreting data, not arithmetic: 0 MACs, 0 FLOPs (supported).
-SHAPE_ONLY_OPS: tuple[str, ...] = (
-    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice",
-    "Identity", "Dropout", "Constant", "ConstantOfShape", "Shape", "Size", "Gather",
-    "GatherElements", "GatherND", "Cast", "CastLike", "Pad", "Expand", "Tile", "Range",
-    "DepthToSpace", "SpaceToDepth",
-)
-
-CONV_OPS = frozenset({("", "Conv"), ("", "ConvTranspose"), ("", "QLinearConv"), ("", "ConvInteger"),
-                      (MS_DOMAIN, "FusedConv")})
-FC_OPS = frozenset({("", "Gemm"), ("", "MatMul"), ("", "MatMulInteger"), ("", "QLinearMatMul"),
-                    (MS_DOMAIN, "FusedGemm"), (MS_DOMAIN, "FusedMatMul"), (MS_DOMAIN, "QGemm"),
-                    (MS_DOMAIN, "MatMulIntegerToFloat")})
+# Families whose work is moving, reinterpreting or making data, not arithmetic: 0 MACs, 0 FLOPs (supported).
+ZERO_COST_FAMILIES = ("passthrough", "layout", "shape_reader", "constant")
 
 
 @dataclass(frozen=True)
@@ -107,17 +80,13 @@ class Cost:
         return Cost(self.macs + other.macs, self.flops + other.flops)
 
 
-def _domain(node: NodeView) -> str:
-    return "" if node.domain in ("", "ai.onnx") else node.domain
-
-
 def node_cost(node: NodeView) -> Cost | None:
     """Cost of ``node``; None when no rule exists for its (domain, op_type).
 
     Raises :class:`ShapeUnknown` when a shape the rule needs is unknown, and
     :class:`AnalyzerError` (naming the node) when its shapes or attributes are inconsistent.
     """
-    rule = COST_RULES.get((_domain(node), node.op_type))
+    rule = COST_RULES.get((default_domain(node.domain), node.op_type))
     if rule is None:
         return None
     try:
@@ -130,13 +99,10 @@ def node_cost(node: NodeView) -> Cost | None:
 
 def op_category(node: NodeView) -> str:
     """Category for the conv-vs-fc share: "conv" (Conv, ConvTranspose, QLinearConv, ConvInteger,
-    FusedConv), "fc" (Gemm, MatMul and their quantized/fused forms) or "other"."""
-    key = (_domain(node), node.op_type)
-    if key in CONV_OPS:
-        return "conv"
-    if key in FC_OPS:
-        return "fc"
-    return "other"
+    FusedConv), "fc" (Gemm, MatMul and their quantized/fused forms) or "other": the op's family when
+    it is one of the first two."""
+    family = family_of(node.domain, node.op_type)
+    return family if family in ("conv", "fc") else "other"
 
 
 # --- shape helpers -------------------------------------------------------------------------------
@@ -357,6 +323,18 @@ def cost_qgemm(node: NodeView) -> Cost:
     return Cost(macs, 2 * macs + (m * n if node.input(6) is not None else 0))
 
 
+def cost_fused_gemm(node: NodeView) -> Cost:
+    """com.microsoft FusedGemm (Gemm + activation): MACs = M * K * N as Gemm.
+
+    FLOPs = 2 * MACs + M * N for each of: C when given, the fused activation (as FusedConv).
+    """
+    m, k, n = _gemm_mkn(node, 0, 1)
+    macs = m * k * n
+    bias = m * n if node.input(2) is not None else 0
+    activation = m * n if node.attr("activation") else 0
+    return Cost(macs, 2 * macs + bias + activation)
+
+
 def _matmul_macs(node: NodeView, a_index: int, b_index: int) -> int:
     a = _shape(node, a_index, "A", min_rank=1)
     b = _shape(node, b_index, "B", min_rank=1)
@@ -427,7 +405,8 @@ def _per_output_element(flops_per_element: int, name: str) -> Callable[[NodeView
         return Cost(0, flops_per_element * _output_elements(node))
 
     rule.__name__ = rule.__qualname__ = name
-    rule.__doc__ = f"FLOPs = {flops_per_element} per output element; no MACs."
+    rule.__doc__ = (f"FLOPs = {flops_per_element} per output element (one op per element, whatever the function); "
+                    "no MACs.")
     return rule
 
 
@@ -596,10 +575,11 @@ def cost_resize(node: NodeView) -> Cost:
 
 # --- the registry --------------------------------------------------------------------------------
 
-# (domain, op_type) -> rule; domain "" is ai.onnx. Rules only need shapes, so ops whose attributes
-# moved to inputs across opsets (Clip, Squeeze, Unsqueeze, Reduce*, Resize) need one rule each;
-# where a value matters (Reduce* axes, Resize scales) the rule reads attribute or input by opset.
-COST_RULES: dict[tuple[str, str], Callable[[NodeView], Cost]] = {
+Rule = Callable[[NodeView], Cost]
+
+# Ops whose rule is their own rather than their family's: their operands sit at op-specific input
+# positions, or they follow a convention of their own.
+OP_RULES: dict[tuple[str, str], Rule] = {
     # multiply-accumulate ops
     ("", "Conv"): cost_conv,
     ("", "ConvTranspose"): cost_conv_transpose,
@@ -610,31 +590,47 @@ COST_RULES: dict[tuple[str, str], Callable[[NodeView], Cost]] = {
     ("", "MatMulInteger"): cost_matmul_integer,
     ("", "QLinearMatMul"): cost_qlinear_matmul,
     (MS_DOMAIN, "FusedConv"): cost_fused_conv,
+    (MS_DOMAIN, "FusedGemm"): cost_fused_gemm,
     (MS_DOMAIN, "FusedMatMul"): cost_fused_matmul,
     (MS_DOMAIN, "QGemm"): cost_qgemm,
     (MS_DOMAIN, "MatMulIntegerToFloat"): cost_matmul_integer_to_float,
-    # pooling
-    ("", "MaxPool"): cost_pool,
-    ("", "AveragePool"): cost_pool,
-    ("", "LpPool"): cost_pool,
-    ("", "GlobalAveragePool"): cost_global_pool,
-    ("", "GlobalMaxPool"): cost_global_pool,
-    ("", "GlobalLpPool"): cost_global_pool,
-    # normalisation and softmax
+    # normalisations and softmax with a convention of their own
     ("", "BatchNormalization"): cost_batch_norm,
-    ("", "LayerNormalization"): cost_stats_normalization,
-    ("", "InstanceNormalization"): cost_stats_normalization,
-    ("", "GroupNormalization"): cost_stats_normalization,
     ("", "LRN"): cost_lrn,
     ("", "Softmax"): cost_softmax,
     ("", "LogSoftmax"): cost_softmax,
     ("", "Hardmax"): cost_hardmax,
-    # resampling
-    ("", "Resize"): cost_resize,
-    ("", "Upsample"): cost_resize,
-    # families
-    **{("", op): _per_output_element(n, f"cost_{op.lower()}") for op, n in ELEMENTWISE_FLOPS.items()},
-    **{("", op): _variadic(n, f"cost_{op.lower()}") for op, n in VARIADIC_EXTRA_FLOPS.items()},
-    **{("", op): _reduction(pre, post, f"cost_{op.lower()}") for op, (pre, post) in REDUCE_FLOPS.items()},
-    **{("", op): cost_zero for op in SHAPE_ONLY_OPS},
 }
+
+
+def _named(op: str) -> str:
+    return f"cost_{op.lower()}"
+
+
+# family -> the rule of one of its ops, given the op type
+FAMILY_RULES: dict[str, Callable[[str], Rule]] = {
+    **{family: (lambda op, n=n: _per_output_element(n, _named(op))) for family, n in FLOPS_PER_ELEMENT.items()},
+    "variadic": lambda op: _variadic(VARIADIC_EXTRA_FLOPS[op], _named(op)),
+    "reduce": lambda op: _reduction(*REDUCE_FLOPS[op], _named(op)),
+    "arg_reduce": lambda op: _reduction(*REDUCE_FLOPS[op], _named(op)),
+    "stats_norm": lambda op: cost_stats_normalization,
+    "window_pool": lambda op: cost_pool,
+    "global_pool": lambda op: cost_global_pool,
+    "resample": lambda op: cost_resize,
+    **{family: (lambda op: cost_zero) for family in ZERO_COST_FAMILIES},
+}
+
+
+def _rule(key: tuple[str, str], family: str) -> Rule:
+    if key in OP_RULES:
+        return OP_RULES[key]
+    if family not in FAMILY_RULES:
+        raise LookupError(f"{key[1]} (family {family!r}) has no counting rule: add one to OP_RULES or FAMILY_RULES")
+    return FAMILY_RULES[family](key[1])
+
+
+# (domain, op_type) -> rule, for every op of analyzer.op_families; domain "" is ai.onnx. Rules only need
+# shapes, so ops whose attributes moved to inputs across opsets (Clip, Squeeze, Unsqueeze, Reduce*,
+# Resize) need one rule each; where a value matters (Reduce* axes, Resize scales) the rule reads
+# attribute or input by opset.
+COST_RULES: dict[tuple[str, str], Rule] = {key: _rule(key, family) for key, family in FAMILY_OF.items()}

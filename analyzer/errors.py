@@ -2,7 +2,15 @@
 
 Anything raised as :class:`AnalyzerError` is bad input or a bad request: the CLI prints its message
 as one line and exits with code 2. Everything else is a bug and is reported as such.
+
+A bad value for a named parameter is an :class:`OptionError`: the library names the Python parameter
+(``rounds must be positive, got 0``) and each shell words the name its own way — the CLI as a flag
+(``--rounds``), the HTTP service as a field (``rounds``) — through :meth:`OptionError.worded`.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 
 class AnalyzerError(Exception):
@@ -17,3 +25,21 @@ class ModelLoadError(AnalyzerError):
 
 class StrictModeError(AnalyzerError):
     """Strict analysis found an op without a counting rule or a shape it could not resolve."""
+
+
+class OptionError(AnalyzerError):
+    """A bad value for the Python API parameter ``option``; ``problem`` says what is wrong with it.
+
+    ``str(error)`` is ``"{option} {problem}"``; a shell calls :meth:`worded` with its own spelling.
+    """
+
+    def __init__(self, option: str, problem: str):
+        self.option = option
+        self.problem = problem
+        super().__init__(f"{option} {problem}")
+
+    def worded(self, spell: Callable[[str], str] | Mapping[str, str]) -> str:
+        """The message with the parameter spelled by ``spell`` (a function, or a mapping with fall-back to
+        the parameter's own name)."""
+        name = spell(self.option) if callable(spell) else spell.get(self.option, self.option)
+        return f"{name} {self.problem}"

@@ -264,8 +264,31 @@ def build_graph(model: onnx.ModelProto, display: onnx.ModelProto | None = None) 
 
     G = nx.DiGraph()
     names = unique_names(graph.node)
+    producer = _producers(graph.node, names)
+    graph_inputs = {v.name for v in graph.input} - factory.weights
+    known = set(producer) | graph_inputs | factory.weights
+    dangling = _add_nodes(G, graph.node, names, factory, producer, known)
+    if dangling:
+        shown = ", ".join(dangling[:5]) + (f" and {len(dangling) - 5} more" if len(dangling) > 5 else "")
+        warnings.append(f"dangling tensor names, produced by no node and not inputs or initializers: {shown}")
+
+    G.graph.update(
+        inputs={n: factory.tensor(n) for n in (v.name for v in graph.input) if n in graph_inputs},
+        outputs=[v.name for v in graph.output],
+        order=_execution_order(G, names),
+        producer=producer,
+        weights={n: factory.tensor(n) for n in factory.weights},
+        factory=factory,
+        resolver=resolver,
+        warnings=warnings,
+    )
+    return G
+
+
+def _producers(nodes, names: list[str]) -> dict[str, int]:
+    """Tensor name -> index of the node that writes it; a tensor written twice is an AnalyzerError."""
     producer: dict[str, int] = {}
-    for i, node in enumerate(graph.node):
+    for i, node in enumerate(nodes):
         for out in node.output:
             if out:
                 if out in producer:
@@ -273,11 +296,15 @@ def build_graph(model: onnx.ModelProto, display: onnx.ModelProto | None = None) 
                         f"tensor {out!r} is produced twice (by {names[producer[out]]!r} and {names[i]!r}): not a valid graph"
                     )
                 producer[out] = i
-    graph_inputs = {v.name for v in graph.input} - factory.weights
-    known = set(producer) | graph_inputs | factory.weights
+    return producer
 
+
+def _add_nodes(G: nx.DiGraph, nodes, names: list[str], factory: ViewFactory, producer: dict[str, int],
+               known: set[str]) -> list[str]:
+    """One vertex per node, one edge per producer -> consumer pair (with the tensors it carries, names
+    read inside subgraphs included); returns the names read that nothing provides."""
     dangling: list[str] = []
-    for i, node in enumerate(graph.node):
+    for i, node in enumerate(nodes):
         G.add_node(i, view=factory.node(node, names[i]), module=module_path(node), proto=node)
         consumed = [n for n in node.input if n]
         for _, body in subgraphs(node):
@@ -292,26 +319,14 @@ def build_graph(model: onnx.ModelProto, display: onnx.ModelProto | None = None) 
                     G.add_edge(u, i, tensors=[name])
             elif name not in known:
                 dangling.append(f"{name!r} (read by {names[i]!r})")
-    if dangling:
-        shown = ", ".join(dangling[:5]) + (f" and {len(dangling) - 5} more" if len(dangling) > 5 else "")
-        warnings.append(f"dangling tensor names, produced by no node and not inputs or initializers: {shown}")
+    return dangling
 
+
+def _execution_order(G: nx.DiGraph, names: list[str]) -> list[int]:
     try:
         # The file's own order when it is a valid topological order (ONNX requires it), else a stable sort.
-        order = list(nx.lexicographical_topological_sort(G))
+        return list(nx.lexicographical_topological_sort(G))
     except nx.NetworkXUnfeasible:
         cycle = nx.find_cycle(G)
         path = " -> ".join(names[u] for u, _ in cycle) + f" -> {names[cycle[0][0]]}"
         raise AnalyzerError(f"the graph has a cycle: {path}") from None
-
-    G.graph.update(
-        inputs={n: factory.tensor(n) for n in (v.name for v in graph.input) if n in graph_inputs},
-        outputs=[v.name for v in graph.output],
-        order=order,
-        producer=producer,
-        weights={n: factory.tensor(n) for n in factory.weights},
-        factory=factory,
-        resolver=resolver,
-        warnings=warnings,
-    )
-    return G

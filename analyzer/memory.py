@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from analyzer.errors import AnalyzerError
+from analyzer.errors import OptionError
 from analyzer.report import TrainingMemory
 
 OPTIMIZER_STATE_BUFFERS = {"sgd": 0, "momentum": 1, "adam": 2}
@@ -90,9 +90,9 @@ def training_memory(
 ) -> TrainingMemory:
     """Estimate for training at ``batch``; activations were measured at ``analyzed_batch``."""
     if optimizer not in OPTIMIZER_STATE_BUFFERS:
-        raise AnalyzerError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATE_BUFFERS)}")
+        raise OptionError("optimizer", f"{optimizer!r} is unknown; choose one of {', '.join(OPTIMIZER_STATE_BUFFERS)}")
     if batch < 1:
-        raise AnalyzerError(f"--batch must be positive, got {batch}")
+        raise OptionError("batch", f"must be positive, got {batch}")
     activations = activation_bytes * batch // max(analyzed_batch, 1)
     return TrainingMemory(
         batch=batch,

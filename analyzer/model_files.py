@@ -3,6 +3,8 @@ with its weights, check an output path cannot clobber an input's file, write ato
 
 Reading needs the weights (the analyzer never does): external data is read through onnx, which refuses
 locations outside the model's folder, and inlined, so a rewrite never writes back into an input's files.
+Writing (and the verification of a rewrite, which serializes the model for onnxruntime) keeps the weights
+inline below :data:`EXTERNAL_DATA_BYTES` and moves them to an external-data file above it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, OptionError
+
+EXTERNAL_DATA_BYTES = 1_800_000_000  # below protobuf's 2 GiB message limit, with room for the graph
+
+
+def initializer_bytes(model: Any) -> int:
+    """Bytes of the constant weights of an ``onnx_ir.Model``."""
+    return sum(v.const_value.nbytes for v in model.graph.initializers.values() if v.const_value is not None)
+
+
+def needs_external_data(model: Any) -> bool:
+    """Whether ``model`` (an ``onnx_ir.Model``) is too big for one protobuf message."""
+    return initializer_bytes(model) >= EXTERNAL_DATA_BYTES
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -26,7 +40,7 @@ def check_paths(source: Path, target: Path) -> None:
         raise AnalyzerError(f"{source} does not exist or is not a file")
     data = target.with_name(target.name + ".data")
     if target.resolve() == source.resolve() or same_file(source, target) or same_file(source, data):
-        raise AnalyzerError(f"refusing to overwrite the input model {source}; choose another -o")
+        raise OptionError("output", f"{target}: refusing to overwrite the input model {source}; choose another file")
 
 
 def load(path: Path) -> tuple[Any, list[Path]]:
@@ -51,7 +65,7 @@ def check_output(target: Path, input_files: list[Path]) -> None:
     for out in outputs:
         for used in input_files:
             if out.resolve() == used.resolve() or same_file(out, used):
-                raise AnalyzerError(f"refusing to overwrite the input's file {used}; choose another -o")
+                raise OptionError("output", f"{target}: refusing to overwrite the input's file {used}; choose another file")
 
 
 def save(model: Any, target: Path) -> None:
@@ -62,9 +76,8 @@ def save(model: Any, target: Path) -> None:
     import onnx_ir as ir
 
     from analyzer.atomic import atomic_path, write_bytes_atomic
-    from passes._verify import EXTERNAL_DATA_BYTES, initializer_bytes
 
-    if initializer_bytes(model) < EXTERNAL_DATA_BYTES:
+    if not needs_external_data(model):
         write_bytes_atomic(target, ir.serde.serialize_model(model).SerializeToString())
         return
     data_name = target.name + ".data"

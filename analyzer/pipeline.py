@@ -1,15 +1,18 @@
-"""The inspection pipeline: load → shape inference → networkx graph → per-node annotation → report.
+"""The inspection pipeline: load → shape inference → networkx graph → report.
 
-Each stage is one function call below; renderers read the :class:`~analyzer.report.Report` it returns.
+:func:`inspect` runs the stages, one call each; :func:`build_report` is the last one: the per-node
+params, MACs, FLOPs, bytes and receptive field, the model totals and the warnings. Renderers read
+the :class:`~analyzer.report.Report` it returns.
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyzer.clock import StageClock
 from analyzer.errors import AnalyzerError, StrictModeError
 from analyzer.report import (
     ModelInfo,
@@ -18,6 +21,7 @@ from analyzer.report import (
     Report,
     TensorInfo,
     Totals,
+    TrainingMemory,
     UnsupportedOp,
 )
 
@@ -52,13 +56,29 @@ def inspect(
 
     ``dims`` binds symbolic dims by name, ``input_shapes`` overrides input shapes, ``batch`` binds
     symbolic batch dims and sets the batch of the training-memory estimate. ``strict`` turns ops
-    without a counting rule and unknown shapes into a :class:`StrictModeError`.
+    without a counting rule and unknown shapes into a :class:`StrictModeError`. ``timings``, when
+    given, receives the seconds of each stage: load, shape_inference, graph, report.
     """
+    from analyzer.shapes import Binding
+
+    clock = StageClock()
+    try:
+        report = _run_stages(source, Binding(dims or {}, input_shapes or {}, batch), optimizer, clock)
+    finally:
+        if timings is not None:
+            timings.update(clock.laps)  # this run's laps: a dict reused over runs holds the last run's
+    if strict:
+        problems = [f"{u.op_type} ({u.count}x)" for u in report.unsupported_ops]
+        problems += [w for w in report.warnings if w.startswith("cost unknown")]
+        if problems:
+            raise StrictModeError("strict mode: no counting rule or unknown shape for " + "; ".join(problems))
+    return report
+
+
+def _run_stages(source: Any, binding, optimizer: str, clock: StageClock) -> Report:
     from analyzer.graph import build_graph
     from analyzer.loader import load_model
-    from analyzer.shapes import Binding, apply_binding, bind_remaining_input_dims, has_symbolic_inputs, infer_shapes
 
-    clock = _Clock(timings)
     loaded = load_model(_serialized_if_proto(source))
     clock.lap("load")
     model = loaded.proto
@@ -69,30 +89,35 @@ def inspect(
         model = onnx.ModelProto()
         model.CopyFrom(loaded.proto)
     warnings = list(loaded.warnings)
-    warnings += apply_binding(model, Binding(dims or {}, input_shapes or {}, batch))
-    symbolic, shape_warnings = infer_shapes(model)
-    warnings += shape_warnings
-    assumed: dict[str, int] = {}
-    inferred = symbolic
-    if has_symbolic_inputs(model):
-        # counts come from concrete shapes (data propagation resolves dynamic Reshape chains);
-        # the symbolic run supplies the shapes the report shows
-        concrete_model, assumed = bind_remaining_input_dims(model)
-        inferred, concrete_warnings = infer_shapes(concrete_model)
-        warnings += [w for w in concrete_warnings if w not in shape_warnings]
+    shown, counted, assumed = _bound_shapes(model, binding, warnings)
     clock.lap("shape_inference")
-    G = build_graph(inferred, display=symbolic if inferred is not symbolic else None)
+    G = build_graph(counted, display=shown if counted is not shown else None)
     G.graph["resolver"].assumed.update(assumed)
     warnings += G.graph["warnings"]
     clock.lap("graph")
-    report = annotate(G, inferred, loaded, warnings, batch=batch, optimizer=optimizer)
-    clock.lap("annotate")
-    if strict:
-        problems = [f"{u.op_type} ({u.count}x)" for u in report.unsupported_ops]
-        problems += [w for w in report.warnings if w.startswith("cost unknown")]
-        if problems:
-            raise StrictModeError("strict mode: no counting rule or unknown shape for " + "; ".join(problems))
+    report = build_report(G, counted, loaded, warnings, batch=binding.batch, optimizer=optimizer)
+    clock.lap("report")
     return report
+
+
+def _bound_shapes(model, binding, warnings: list[str]) -> tuple[Any, Any, dict[str, int]]:
+    """(model with the shapes the report shows, model with the shapes the counts use, {dim: value assumed}).
+
+    Both are the same model unless symbolic input dims remain after the binding.
+    """
+    from analyzer.shapes import apply_binding, bind_remaining_input_dims, has_symbolic_inputs, infer_shapes
+
+    warnings += apply_binding(model, binding)
+    symbolic, shape_warnings = infer_shapes(model)
+    warnings += shape_warnings
+    if not has_symbolic_inputs(model):
+        return symbolic, symbolic, {}
+    # counts come from concrete shapes (data propagation resolves dynamic Reshape chains);
+    # the symbolic run supplies the shapes the report shows
+    concrete_model, assumed = bind_remaining_input_dims(model)
+    concrete, concrete_warnings = infer_shapes(concrete_model)
+    warnings += [w for w in concrete_warnings if w not in shape_warnings]
+    return symbolic, concrete, assumed
 
 
 def _serialized_if_proto(source: Any) -> Any:
@@ -109,135 +134,203 @@ def _serialized_if_proto(source: Any) -> Any:
     return source
 
 
-class _Clock:
-    def __init__(self, sink: dict[str, float] | None) -> None:
-        self.sink = sink
-        self.last = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        if self.sink is not None:
-            self.sink[stage] = now - self.last
-        self.last = now
-
-
 def _tensor_info(view) -> TensorInfo:
     shape = None if view.symbolic_shape is None else list(view.symbolic_shape)
     return TensorInfo(view.name, shape, view.dtype)
 
 
-def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimizer: str) -> Report:
-    """Per-node params, MACs, FLOPs, bytes, liveness and receptive field; totals and summaries."""
-    from analyzer.costs import node_cost, op_category
-    from analyzer.memory import liveness, training_memory
-    from analyzer.receptive_field import compute_receptive_fields
+# ---- the report ----
+
+
+@dataclass
+class _Tally:
+    """What the per-node pass gathers for the model-wide figures and warnings."""
+
+    # activation tensors (graph inputs and node outputs that are not weight aliases) -> bytes, for liveness
+    activation_sizes: dict[str, int]
+    node_outputs: dict[int, list[str]] = field(default_factory=dict)
+    used_weights: set[str] = field(default_factory=set)
+    trainable: set[str] = field(default_factory=set)
+    unsupported: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    unknown_cost: list[str] = field(default_factory=list)
+    unknown_size: set[str] = field(default_factory=set)
+
+
+def build_report(G, model, loaded, warnings: list[str], *, batch: int | None, optimizer: str) -> Report:
+    """Per-node params, MACs, FLOPs, bytes, liveness and receptive field; totals and summaries.
+
+    ``warnings`` (the earlier stages') is extended in place and becomes the report's.
+    """
+    order: list[int] = G.graph["order"]
+    tally = _Tally({n: v.nbytes for n, v in G.graph["inputs"].items() if v.nbytes is not None})
+    nodes = {i: _node_report(G, i, tally, warnings) for i in order}
+    warnings += _tally_warnings(tally, G.graph["weights"])
+    ordered = [nodes[i] for i in order]
+    live = _add_liveness(G, ordered, tally)
+    warnings += _add_receptive_fields(G, nodes)
+    totals = _totals(G.graph["weights"], ordered, tally, live)
+    training = _training_memory(G, totals, tally, batch, optimizer)
+    totals.training_memory_bytes = training.total
+    warnings += _symbolic_input_warnings(G)
+    resolver = G.graph["resolver"]
+    return Report(
+        model=_model_info(model, loaded.path, G),
+        totals=totals,
+        nodes=ordered,
+        by_op_type=_by_op_type(ordered),
+        training=training,
+        assumed_dims=dict(sorted(resolver.assumed.items())),
+        unsupported_ops=[
+            UnsupportedOp(op, domain, len(names), names)
+            for (domain, op), names in sorted(tally.unsupported.items(), key=lambda kv: -len(kv[1]))
+        ],
+        warnings=warnings,
+    )
+
+
+def _node_report(G, i: int, tally: _Tally, warnings: list[str]) -> NodeReport:
+    """One node's params, weight bytes, cost and output bytes; what the totals need goes to ``tally``."""
+    from analyzer.costs import op_category
+
+    view = G.nodes[i]["view"]
+    node_weights, params = _node_weights(view, tally)
+    report = NodeReport(
+        name=view.name,
+        op_type=view.op_type,
+        domain=view.domain,
+        module=G.nodes[i]["module"],
+        inputs=[_tensor_info(t) for t in view.inputs if t is not None],
+        outputs=[_tensor_info(t) for t in view.outputs if t is not None],
+        params=params,
+        weight_bytes=sum(t.nbytes or 0 for t in node_weights.values()),
+        category=op_category(view),
+    )
+    _count(G, i, report, tally, warnings)
+    _count_output_bytes(view, report, tally)
+    tally.node_outputs[i] = [out.name for out in view.outputs if out is not None]
+    return report
+
+
+def _node_weights(view, tally: _Tally) -> tuple[dict[str, Any], int]:
+    """({initializer: tensor} the node reads, its trainable params)."""
+    skip = NON_TRAINABLE_INPUTS.get((view.domain, view.op_type), set())
+    node_weights: dict[str, Any] = {}
+    params = 0
+    forwards_weight = view.op_type == "Identity" and all(_is_weight(t) for t in view.inputs)
+    for k, t in enumerate(view.inputs):
+        origin = (t.source or t.name) if t is not None else None
+        if forwards_weight or not _is_weight(t) or origin in node_weights:
+            continue  # a weight read twice by one node counts once; an Identity of a weight is an alias
+        node_weights[origin] = t
+        if k not in skip:
+            params += t.numel or 0
+            tally.trainable.add(origin)
+    tally.used_weights.update(node_weights)
+    return node_weights, params
+
+
+def _count(G, i: int, report: NodeReport, tally: _Tally, warnings: list[str]) -> None:
+    """MACs and FLOPs of node ``i``: its subgraphs' when it has some, else its op's rule."""
+    from analyzer.costs import node_cost
     from analyzer.subgraph_costs import subgraph_cost
     from analyzer.views import ShapeUnknown
 
-    order: list[int] = G.graph["order"]
-    weights = G.graph["weights"]
-    nodes: dict[int, NodeReport] = {}
-    unsupported: dict[tuple[str, str], list[str]] = defaultdict(list)
-    unknown_cost: list[str] = []
-    unknown_size: set[str] = set()
-    # activation tensors (graph inputs and node outputs that are not weight aliases) -> bytes, for liveness
-    activation_sizes: dict[str, int] = {n: v.nbytes for n, v in G.graph["inputs"].items() if v.nbytes is not None}
-    node_outputs: dict[int, list[str]] = {}
-    used_weights: set[str] = set()
-    trainable: set[str] = set()
+    view = G.nodes[i]["view"]
+    try:
+        cost = subgraph_cost(G.nodes[i]["proto"], G.graph["factory"], warnings, tally.unsupported)
+        if cost is None:
+            cost = node_cost(view)
+        if cost is None:
+            report.supported = False
+            tally.unsupported[(view.domain, view.op_type)].append(view.name)
+        else:
+            report.macs, report.flops = cost.macs, cost.flops
+    except (ShapeUnknown, AnalyzerError) as e:
+        # an unknown or inconsistent shape costs this node its count, not the whole report
+        tally.unknown_cost.append(f"{view.name} ({e})")
 
-    for i in order:
-        view = G.nodes[i]["view"]
-        skip = NON_TRAINABLE_INPUTS.get((view.domain, view.op_type), set())
-        node_weights: dict[str, Any] = {}
-        params = 0
-        forwards_weight = view.op_type == "Identity" and all(_is_weight(t) for t in view.inputs)
-        for k, t in enumerate(view.inputs):
-            origin = (t.source or t.name) if t is not None else None
-            if forwards_weight or not _is_weight(t) or origin in node_weights:
-                continue  # a weight read twice by one node counts once; an Identity of a weight is an alias
-            node_weights[origin] = t
-            if k not in skip:
-                params += t.numel or 0
-                trainable.add(origin)
-        used_weights.update(node_weights)
-        report = NodeReport(
-            name=view.name,
-            op_type=view.op_type,
-            domain=view.domain,
-            module=G.nodes[i]["module"],
-            inputs=[_tensor_info(t) for t in view.inputs if t is not None],
-            outputs=[_tensor_info(t) for t in view.outputs if t is not None],
-            params=params,
-            weight_bytes=sum(t.nbytes or 0 for t in node_weights.values()),
-            category=op_category(view),
-        )
-        try:
-            cost = subgraph_cost(G.nodes[i]["proto"], G.graph["factory"], warnings, unsupported)
-            if cost is None:
-                cost = node_cost(view)
-            if cost is None:
-                report.supported = False
-                unsupported[(view.domain, view.op_type)].append(view.name)
-            else:
-                report.macs, report.flops = cost.macs, cost.flops
-        except (ShapeUnknown, AnalyzerError) as e:
-            # an unknown or inconsistent shape costs this node its count, not the whole report
-            unknown_cost.append(f"{view.name} ({e})")
-        node_outputs[i] = [out.name for out in view.outputs if out is not None]
-        for out in view.outputs:
-            if out is None:
-                continue
-            if out.nbytes is None:
-                unknown_size.add(out.name)
-                continue
-            report.activation_bytes += out.nbytes
-            if not out.is_initializer:
-                activation_sizes[out.name] = out.nbytes
-        nodes[i] = report
 
-    if unknown_cost:
-        warnings.append(f"cost unknown (unknown or inconsistent shapes) for {len(unknown_cost)} node(s), counted as 0: " + "; ".join(unknown_cost[:5]))
-    if unknown_size:
-        warnings.append(f"{len(unknown_size)} value(s) have unknown shapes and count 0 bytes: " + ", ".join(sorted(unknown_size)[:5]))
-    unused = {n for n, t in weights.items() if _is_weight(t)} - used_weights
+def _count_output_bytes(view, report: NodeReport, tally: _Tally) -> None:
+    for out in view.outputs:
+        if out is None:
+            continue
+        if out.nbytes is None:
+            tally.unknown_size.add(out.name)
+            continue
+        report.activation_bytes += out.nbytes
+        if not out.is_initializer:
+            tally.activation_sizes[out.name] = out.nbytes
+
+
+def _tally_warnings(tally: _Tally, weights: dict[str, Any]) -> list[str]:
+    warnings = []
+    if tally.unknown_cost:
+        warnings.append(f"cost unknown (unknown or inconsistent shapes) for {len(tally.unknown_cost)} node(s), "
+                        "counted as 0: " + "; ".join(tally.unknown_cost[:5]))
+    if tally.unknown_size:
+        warnings.append(f"{len(tally.unknown_size)} value(s) have unknown shapes and count 0 bytes: "
+                        + ", ".join(sorted(tally.unknown_size)[:5]))
+    unused = {n for n, t in weights.items() if _is_weight(t)} - tally.used_weights
     if unused:
         warnings.append(f"{len(unused)} initializer(s) are used by no node and are not counted")
+    return warnings
 
-    # memory by liveness
+
+def _add_liveness(G, ordered: list[NodeReport], tally: _Tally) -> Any:
+    """Sets each node's ``live_bytes``; returns the :class:`~analyzer.memory.Liveness` (peak) of the run."""
+    from analyzer.memory import liveness
+
+    order = G.graph["order"]
     node_inputs = {i: _consumed(G, i) for i in order}
-    live = liveness(order, node_inputs, node_outputs, activation_sizes, list(G.graph["inputs"]), G.graph["outputs"])
-    for k, i in enumerate(order):
-        nodes[i].live_bytes = live.live_after[k]
+    live = liveness(order, node_inputs, tally.node_outputs, tally.activation_sizes, list(G.graph["inputs"]),
+                    G.graph["outputs"])
+    for node, live_bytes in zip(ordered, live.live_after):
+        node.live_bytes = live_bytes
+    return live
 
-    fields, rf_warnings = compute_receptive_fields(G)
-    warnings += rf_warnings
+
+def _add_receptive_fields(G, nodes: dict[int, NodeReport]) -> list[str]:
+    """Sets each node's ``receptive_field``; returns the analysis' warnings."""
+    from analyzer.receptive_field import compute_receptive_fields
+
+    fields, warnings = compute_receptive_fields(G)
     for i, rf in fields.items():
         if i in nodes:
             nodes[i].receptive_field = rf
+    return warnings
 
-    ordered = [nodes[i] for i in order]
-    totals = Totals(
-        params=sum(weights[n].numel or 0 for n in trainable),
+
+def _totals(weights: dict[str, Any], ordered: list[NodeReport], tally: _Tally, live) -> Totals:
+    """Model totals; the training-memory figure is set by the caller."""
+    return Totals(
+        params=sum(weights[n].numel or 0 for n in tally.trainable),
         macs=sum(n.macs for n in ordered),
         flops=sum(n.flops for n in ordered),
-        weight_bytes=sum(weights[n].nbytes or 0 for n in used_weights),
+        weight_bytes=sum(weights[n].nbytes or 0 for n in tally.used_weights),
         activation_bytes=sum(n.activation_bytes for n in ordered),
         peak_memory_bytes=live.peak_bytes,
         peak_memory_node=None if live.peak_position is None else ordered[live.peak_position].name,
         nodes=len(ordered),
     )
+
+
+def _training_memory(G, totals: Totals, tally: _Tally, batch: int | None, optimizer: str) -> TrainingMemory:
+    from analyzer.memory import training_memory
+
+    weights = G.graph["weights"]
     analyzed_batch = _analyzed_batch(G)
-    training = training_memory(
+    return training_memory(
         batch=batch or analyzed_batch,
         analyzed_batch=analyzed_batch,
         optimizer=optimizer,
         weight_bytes=totals.weight_bytes,
-        trainable_bytes=sum(weights[n].nbytes or 0 for n in trainable),
+        trainable_bytes=sum(weights[n].nbytes or 0 for n in tally.trainable),
         activation_bytes=totals.activation_bytes,
     )
-    totals.training_memory_bytes = training.total
 
+
+def _by_op_type(ordered: list[NodeReport]) -> dict[str, OpTypeSummary]:
+    """Per op type: node count and summed params, MACs and FLOPs, the heaviest in MACs first."""
     by_op: dict[str, OpTypeSummary] = {}
     for n in ordered:
         s = by_op.setdefault(n.op_type, OpTypeSummary())
@@ -245,7 +338,12 @@ def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimi
         s.params += n.params
         s.macs += n.macs
         s.flops += n.flops
-    resolver = G.graph["resolver"]
+    return dict(sorted(by_op.items(), key=lambda kv: -kv[1].macs))
+
+
+def _symbolic_input_warnings(G) -> list[str]:
+    """Symbolic spatial dims evaluated as 1, and dims shape inference left anonymous."""
+    warnings = []
     for name, view in G.graph["inputs"].items():
         spatial = [d for d in (view.symbolic_shape or ())[2:] if not isinstance(d, int)]
         if spatial:
@@ -253,21 +351,11 @@ def annotate(G, model, loaded, warnings: list[str], *, batch: int | None, optimi
                 f"input {name!r} has symbolic spatial dims {spatial}, evaluated as 1: bind them with "
                 "--input-shape or --dim for meaningful MACs and receptive fields"
             )
-    if resolver.anonymous:
-        warnings.append(f"{resolver.anonymous} value(s) have dims shape inference could not determine: their shapes count as unknown")
-    return Report(
-        model=_model_info(model, loaded.path, G),
-        totals=totals,
-        nodes=ordered,
-        by_op_type=dict(sorted(by_op.items(), key=lambda kv: -kv[1].macs)),
-        training=training,
-        assumed_dims=dict(sorted(resolver.assumed.items())),
-        unsupported_ops=[
-            UnsupportedOp(op, domain, len(names), names)
-            for (domain, op), names in sorted(unsupported.items(), key=lambda kv: -len(kv[1]))
-        ],
-        warnings=warnings,
-    )
+    anonymous = G.graph["resolver"].anonymous
+    if anonymous:
+        warnings.append(f"{anonymous} value(s) have dims shape inference could not determine: "
+                        "their shapes count as unknown")
+    return warnings
 
 
 def _consumed(G, i: int) -> list[str]:

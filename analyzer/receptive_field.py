@@ -11,22 +11,23 @@ computed one layer at a time: r' = r + (k − 1)·S, P' = P + p·S, S' = S·s. T
 spatial axes are dims 2.. of the graph's image input (a graph input of rank ≥ 3 starts at r = 1,
 S = 1, P = 0 on each of them).
 
-Rules (see ``_RULES``):
+Rules (``FIELD_RULES``: by op family, from the table :mod:`analyzer.op_families` that the counting
+rules read too, and per op where the rule depends on the op):
 
 - windows (Conv, MaxPool, AveragePool, LpPool): kernel_shape (Conv: weight dims 2.. when absent),
   strides, dilations, begin pads, or the left pad that auto_pad SAME_UPPER / SAME_LOWER gives for
   the input size (VALID: 0);
-- k = 1: activations, element-wise ops, BatchNormalization, LRN, Dropout, Identity, Cast, Concat and
-  Split along a non-spatial axis, Transpose that keeps the spatial axes in place, Reshape that keeps
-  them (channel shuffle), reductions and Softmax over non-spatial axes;
+- k = 1: activations, element-wise ops, (de)quantization, BatchNormalization, LRN, Dropout, Identity,
+  Cast, Concat and Split along a non-spatial axis, Transpose that keeps the spatial axes in place,
+  Reshape that keeps them (channel shuffle), reductions, Softmax and Hardmax over non-spatial axes;
 - Pad with constant pads adds p·S to P; Slice with constant starts/steps on spatial axes is a crop:
   P' = P − start·S, S' = S·step;
 - global: GlobalAveragePool / GlobalMaxPool / GlobalLpPool, InstanceNormalization and
-  GroupNormalization (statistics over the whole map), reductions, ArgMax/ArgMin and Softmax over a
-  spatial axis (axes from the attribute or the constant ``axes`` input), Gemm / MatMul fed by
-  features with spatial axes in them. A global field reports ``size`` = the input's full spatial
-  size, with the stride and padding the field had where it became global; everything downstream
-  stays global.
+  GroupNormalization (statistics over the whole map), LayerNormalization (its trailing axes always
+  include the last spatial one), reductions, ArgMax/ArgMin, Softmax and Hardmax over a spatial axis
+  (axes from the attribute or the constant ``axes`` input), Gemm / MatMul fed by features with
+  spatial axes in them. A global field reports ``size`` = the input's full spatial size, with the
+  stride and padding the field had where it became global; everything downstream stays global.
 
 Decisions where the method is silent:
 
@@ -47,6 +48,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
+from analyzer.op_families import ELEMENTWISE_FAMILIES, OP_FAMILIES
 from analyzer.report import ReceptiveFieldInfo
 from analyzer.views import NodeView
 
@@ -337,16 +339,26 @@ def _global(node: NodeView, field: Field) -> Field:
     return make_global(field)
 
 
-_ELEMENTWISE = (
-    "Relu LeakyRelu PRelu Elu Selu Celu Gelu Sigmoid HardSigmoid HardSwish Swish Mish Tanh Softplus Softsign "
-    "ThresholdedRelu Clip Abs Neg Exp Log Sqrt Reciprocal Floor Ceil Round Sign Erf Sin Cos Not IsNaN IsInf "
-    "Cast CastLike Identity Dropout BatchNormalization LRN QuantizeLinear DequantizeLinear "
-    "Add Sub Mul Div Pow Mod Sum Max Min Mean Where Equal Greater GreaterOrEqual Less LessOrEqual And Or Xor"
-).split()
+# family (analyzer.op_families) -> the rule of each of its ops
+FAMILY_RULES: dict[str, Callable[[NodeView, Field], Field]] = {
+    # k = 1: each output position reads its own input position
+    **{family: _keep for family in ELEMENTWISE_FAMILIES},
+    "channel_norm": _keep,
+    "window_pool": _window,
+    # statistics over the map (LayerNormalization's trailing axes always include the last spatial one)
+    "stats_norm": _global,
+    "global_pool": _global,
+    "reduce": _reduce,
+    "arg_reduce": _arg_reduce,
+    "softmax": _softmax,
+}
 
-_RULES: dict[str, Callable[[NodeView, Field], Field]] = {
-    **{op: _window for op in ("Conv", "MaxPool", "AveragePool", "LpPool")},
-    **{op: _keep for op in _ELEMENTWISE},
+# Ops whose rule is their own: the layout ops the analysis understands, and the MAC ops it follows.
+# Any other op of the families (ConvTranspose, Resize, Gather, Tile, ...) stops the field.
+OP_RULES: dict[str, Callable[[NodeView, Field], Field]] = {
+    "Conv": _window,
+    "Gemm": _global,
+    "MatMul": _global,
     "Concat": _along_axis,
     "Split": _along_axis,
     "Pad": _pad,
@@ -354,25 +366,20 @@ _RULES: dict[str, Callable[[NodeView, Field], Field]] = {
     "Transpose": _transpose,
     **{op: _reshape for op in ("Reshape", "Squeeze", "Unsqueeze")},
     "Flatten": _fold,
-    **{op: _global for op in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")},
-    **{op: _global for op in ("InstanceNormalization", "GroupNormalization", "Gemm", "MatMul")},
-    **{
-        op: _reduce
-        for op in (
-            "ReduceMean ReduceMax ReduceMin ReduceSum ReduceProd ReduceL1 ReduceL2 ReduceLogSum "
-            "ReduceLogSumExp ReduceSumSquare"
-        ).split()
-    },
-    "ArgMax": _arg_reduce,
-    "ArgMin": _arg_reduce,
-    "Softmax": _softmax,
-    "LogSoftmax": _softmax,
+}
+
+# op_type (ai.onnx) -> rule: (node, merged input field) -> output field
+FIELD_RULES: dict[str, Callable[[NodeView, Field], Field]] = {
+    **{op: FAMILY_RULES[family] for family, ops in OP_FAMILIES.items() if family in FAMILY_RULES for op in ops},
+    **OP_RULES,
 }
 
 # Ops on folded features (no spatial axes left) that keep them folded; Gemm/MatMul make them global.
-_FOLDED_KEEP = set(_ELEMENTWISE) | {"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Concat", "Transpose"}
+_FOLDED_KEEP = {op for op, rule in FIELD_RULES.items() if rule is _keep} | {
+    "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Concat", "Transpose"
+}
 # Ops whose outputs depend on the input's shape only, never on its values.
-_SHAPE_ONLY = {"Shape", "Size"}
+_SHAPE_ONLY = set(OP_FAMILIES["shape_reader"])
 
 
 # ---------------------------------------------------------------- traversal
@@ -409,7 +416,7 @@ def _propagate(node: NodeView, field: Field) -> Field:
         if node.op_type in _FOLDED_KEEP:
             return field
         raise UnsupportedOp("input has its spatial axes folded into features")
-    rule = _RULES.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+    rule = FIELD_RULES.get(node.op_type) if node.domain in ("", "ai.onnx") else None
     if rule is None:
         raise UnsupportedOp("no receptive-field rule")
     return rule(node, field)

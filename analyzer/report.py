@@ -1,7 +1,7 @@
 """The inspection report: plain dataclasses and their one serializer (``to_dict``).
 
 Every renderer (table, JSON, CSV, Markdown, HTML) reads a :class:`Report`; the JSON form is the
-contract for scripts and CI (schema ``analyzer.report/1``, documented in README.md).
+contract for scripts and CI (schema ``analyzer.report/1``, documented in docs/report.md).
 """
 
 from __future__ import annotations

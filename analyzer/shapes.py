@@ -1,10 +1,11 @@
 """Input binding and shape inference.
 
-``--dim batch=8`` binds a symbolic dim wherever it appears, ``--input-shape NAME:1x3x224x224``
-overrides one input, and ``--batch N`` binds the leading dim of inputs whose batch is symbolic.
-Then onnx shape inference (with data propagation) fills in every value's shape. Symbolic dims that
-stay unbound are kept symbolic in the graph and evaluated as 1 by the counting rules; the report
-lists them under ``assumed_dims``.
+``dims={"batch": 8}`` binds a symbolic dim wherever it appears, ``input_shapes={NAME: [1, 3, 224, 224]}``
+overrides one input, and ``batch=N`` binds the leading dim of inputs whose batch is symbolic (the
+command line's ``--dim batch=8``, ``--input-shape NAME:1x3x224x224`` and ``--batch N``, parsed by
+:func:`parse_dim_options` and :func:`parse_input_shape_options`). Then onnx shape inference (with
+data propagation) fills in every value's shape. Symbolic dims that stay unbound are kept symbolic
+in the graph and evaluated as 1 by the counting rules; the report lists them under ``assumed_dims``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, OptionError
 
 
 @dataclass
@@ -29,7 +30,7 @@ def parse_dim_options(items: list[str] | None) -> dict[str, int]:
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip().isdigit() or int(value) < 1:
-            raise AnalyzerError(f"bad --dim {item!r}: expected NAME=POSITIVE_INT, e.g. batch=8")
+            raise OptionError("dims", f"{item!r}: expected NAME=POSITIVE_INT, e.g. batch=8")
         dims[name.strip()] = int(value)
     return dims
 
@@ -72,17 +73,18 @@ def apply_binding(model: onnx.ModelProto, binding: Binding) -> list[str]:
     for name, shape in binding.input_shapes.items():
         if name == "":
             if len(inputs) != 1:
-                raise AnalyzerError(
-                    f"--input-shape without a name needs a model with one input; this one has {len(inputs)}: "
-                    f"{', '.join(by_name)} (use NAME:SHAPE)"
+                raise OptionError(
+                    "input_shapes",
+                    f"without a name needs a model with one input; this one has {len(inputs)}: "
+                    f"{', '.join(by_name)} (use NAME:SHAPE)",
                 )
             name = inputs[0].name
         if name not in by_name:
-            raise AnalyzerError(f"--input-shape names {name!r}, which is not an input (inputs: {', '.join(by_name)})")
+            raise OptionError("input_shapes", f"names {name!r}, which is not an input (inputs: {', '.join(by_name)})")
         value = by_name[name]
         old_rank = len(value.type.tensor_type.shape.dim)
         if value.type.tensor_type.HasField("shape") and old_rank != len(shape):
-            raise AnalyzerError(f"--input-shape {name}: rank {len(shape)} given, the model's input has rank {old_rank}")
+            raise OptionError("input_shapes", f"{name}: rank {len(shape)} given, the model's input has rank {old_rank}")
         _set_dims(value, shape)
 
     if binding.dims:
@@ -90,7 +92,7 @@ def apply_binding(model: onnx.ModelProto, binding: Binding) -> list[str]:
         unknown = set(binding.dims) - known
         if unknown:
             listing = ", ".join(sorted(known)) or "none"
-            raise AnalyzerError(f"--dim {', '.join(sorted(unknown))}: no such symbolic dim (the inputs have: {listing})")
+            raise OptionError("dims", f"{', '.join(sorted(unknown))}: no such symbolic dim (the inputs have: {listing})")
         for value in list(graph.input) + list(graph.output) + list(graph.value_info):
             for d in value.type.tensor_type.shape.dim:
                 if d.dim_param in binding.dims:
@@ -98,7 +100,7 @@ def apply_binding(model: onnx.ModelProto, binding: Binding) -> list[str]:
 
     if binding.batch is not None:
         if binding.batch < 1:
-            raise AnalyzerError(f"--batch must be positive, got {binding.batch}")
+            raise OptionError("batch", f"must be positive, got {binding.batch}")
         for value in inputs:
             dims = value.type.tensor_type.shape.dim
             if not dims:

@@ -1,4 +1,4 @@
-"""Derived views of a report that several renderers show: top-N nodes and the conv-vs-FC share."""
+"""Figures derived from a report that several renderers show: top-N nodes, the conv-vs-FC share, the headline."""
 
 from __future__ import annotations
 

@@ -25,6 +25,11 @@ def shape(dims) -> str:
     return "x".join("?" if d is None else str(d) for d in dims) or "scalar"
 
 
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds, no unit: 0.0012345 -> '1.234' (the latency tables put the unit in the header)."""
+    return f"{seconds * 1e3:.3f}"
+
+
 def percent(x: float) -> str:
     return f"{100 * x:.1f}%"
 

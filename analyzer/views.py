@@ -1,6 +1,6 @@
-"""What a counting rule sees: one node with its tensors resolved to concrete shapes.
+"""What a counting or receptive-field rule sees: one node with its tensors resolved to concrete shapes.
 
-Symbolic dims are already bound (``--dim``) or assumed (1) by the time a rule runs, so a rule never
+Symbolic dims are already bound (``dims``, ``batch``) or assumed (1) by the time a rule runs, so a rule never
 deals with strings in shapes. ``shape is None`` means the shape is unknown (shape inference failed
 for that value); a rule that needs it raises :class:`ShapeUnknown`.
 """

@@ -28,8 +28,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analyzer.bench import BenchOptions  # noqa: E402
-from analyzer.compare import CompareOptions, compare  # noqa: E402
+from analyzer.latency.compare import compare  # noqa: E402
+from analyzer.latency.options import BenchOptions, CompareOptions  # noqa: E402
 
 CHANNELS, SIZE, CONVS = 16, 32, 3
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 VGG16_CONV_WIDTHS = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 VGG16_FC = [(512 * 7 * 7, 4096), (4096, 4096), (4096, 1000)]
-VGG16_PARAMS = 138_357_544  # torchvision weights meta (shared/reference/README.md)
+VGG16_PARAMS = 138_357_544  # torchvision weights meta (docs/reference-figures.md)
 
 
 def build_vgg16_sized(path: pathlib.Path) -> int:

@@ -64,7 +64,7 @@ def main() -> int:
             result = p(model)
             total = time.perf_counter() - start
             stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-            comparison = result.verification.comparison
+            comparison = result.comparison
             ok = total < TARGET_SECONDS and len(result.rewritten) == 13
             failed |= not ok
             print(f"{label:52} {len(result.rewritten):2d} convs  total {total:6.1f}s  ({stages})  "

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.atomic import atomic_path
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, OptionError
 from exporters.naming import STACK_TRACE_KEY, drop_metadata, lower_ir_version, rename_nodes
 from exporters.registry import ZOO
 
@@ -211,7 +211,7 @@ def compare_with_torch(torch: Any, model: Any, onnx_path: Path, shape: tuple[int
     """(max |ort - torch|, that divided by max |torch|) on a seeded standard-normal input of ``shape``."""
     import numpy as np
 
-    from analyzer.runtime import create_session
+    from analyzer.latency.runtime import create_session
 
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(*shape, generator=generator)
@@ -270,7 +270,7 @@ def export(
     if not os.access(directory, os.W_OK):
         raise AnalyzerError(f"cannot write {output}: directory {directory} is not writable")
     if batch is not None and batch <= 0:
-        raise AnalyzerError(f"--batch must be positive, got {batch}")
+        raise OptionError("batch", f"must be positive, got {batch}")
     opset = DEFAULT_OPSET[exporter] if opset is None else int(opset)
     torch = import_torch(exporter)
     import onnx
@@ -280,7 +280,7 @@ def export(
         input_shape = parse_shape(input_shape)
     if input_shape is None:
         if entry is None:
-            raise AnalyzerError(f"{label} is not in the zoo: give its input shape (e.g. --input-shape 1x3x224x224)")
+            raise OptionError("input_shape", f"is needed for {label}, which is not in the zoo (e.g. 1x3x224x224)")
         input_shape = entry.input_shape
         if model_options.get("input_size") is not None:
             size = int(model_options["input_size"])

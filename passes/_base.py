@@ -11,13 +11,13 @@ result (:mod:`passes._verify`). A pass claiming exactness, or given ``max_error`
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import onnx_ir as ir
 import onnx_ir.passes.common as common_passes
 
+from analyzer.clock import StageClock
 from analyzer.errors import AnalyzerError
 
 from passes._records import PassFailed, RewriteResult, Skip, TargetRecord
@@ -27,6 +27,9 @@ EXACT_OUTPUT_TOLERANCE = 1e-4  # relative L2 output error of an exact rewrite: f
 EXACT_WEIGHT_TOLERANCE = 1e-5  # relative Frobenius error of an exact factorization (computed in float64)
 
 Progress = Callable[[str, int, int, str], None]  # (pass name, index, total, node name)
+
+# filter keywords that stand for an attribute value: kernel=5 selects kernel_shape [5, 5]
+ATTRIBUTE_KEYWORDS = {"kernel": "kernel_shape", "stride": "strides"}
 
 
 def costs(model: ir.Model) -> Any:
@@ -93,14 +96,28 @@ class NodeFilter:
 
 
 class RewritePass(ir.passes.FunctionalPass):
-    """Base of the rewrites: subclasses set ``name`` and ``op_types`` and implement ``_try_rewrite``."""
+    """Base of the rewrites: subclasses set ``name`` and ``op_types`` and implement ``_try_rewrite``.
+
+    Every pass takes the target filter ``nodes=`` (names or regexes), ``kernel=`` and ``stride=`` (an int
+    for square values, or a list), ``min_macs=`` and, in general form, ``attrs=`` (attribute values) — the
+    same keys as ``--pass NAME:key=value`` — plus ``verify=`` and ``progress=``, which a
+    :class:`passes.Sequential` given its own replaces for the run without changing the pass."""
 
     name = "rewrite"
     op_types: tuple[str, ...] = ("Conv",)
 
-    def __init__(self, *, nodes: str | Iterable[str] | None = None, attrs: Mapping[str, Any] | None = None,
-                 min_macs: int | None = None, max_error: float | None = None,
+    def __init__(self, *, nodes: str | Iterable[str] | None = None, kernel: int | Iterable[int] | None = None,
+                 stride: int | Iterable[int] | None = None, min_macs: int | None = None,
+                 attrs: Mapping[str, Any] | None = None, max_error: float | None = None,
                  verify: VerifyOptions | None = None, progress: Progress | None = None):
+        attrs = dict(attrs or {})
+        for keyword, value in (("kernel", kernel), ("stride", stride)):
+            if value is None:
+                continue
+            attribute = ATTRIBUTE_KEYWORDS[keyword]
+            if attribute in attrs:
+                raise AnalyzerError(f"{self.name}: give {keyword}= or attrs[{attribute!r}], not both")
+            attrs[attribute] = value
         self.filter = NodeFilter(nodes, attrs, min_macs)
         self.max_error = max_error
         self.verify_options = verify or VerifyOptions()
@@ -123,14 +140,16 @@ class RewritePass(ir.passes.FunctionalPass):
     def call(self, model: ir.Model) -> RewriteResult:
         return self.apply(model)
 
-    def apply(self, model: ir.Model, previous: RewriteResult | None = None) -> RewriteResult:
+    def apply(self, model: ir.Model, previous: RewriteResult | None = None, *, verify: VerifyOptions | None = None,
+              progress: Progress | None = None) -> RewriteResult:
         """Run the pass on a copy of ``model``; ``previous`` (the result that produced ``model``) supplies
-        the cost report and the reference outputs so they are not computed twice."""
-        clock = _Clock()
+        the cost report and the reference outputs so they are not computed twice. ``verify`` and
+        ``progress``, when given, replace the pass's own for this call."""
+        clock = StageClock()
         report_before = previous.report_after if previous is not None and previous.report_after else costs(model)
         clock.lap("costs")
         work = model.clone()
-        records, new_values = self._rewrite_all(work.graph, report_before)
+        records, new_values = self._rewrite_all(work.graph, report_before, progress or self.progress)
         clock.lap("rewrite")
         modified = any(r.rewritten for r in records)
         result = RewriteResult(work, modified, self.name, records, report_before=report_before, timings=clock.laps)
@@ -142,7 +161,7 @@ class RewritePass(ir.passes.FunctionalPass):
         clock.lap("shapes")
         reference = previous.run_after if previous is not None else None
         result.verification, result.run_before, result.run_after = verify_rewrite(
-            model, work, new_values, self.verify_options, reference
+            model, work, new_values, verify or self.verify_options, reference
         )
         clock.lap("verify")
         if result.verification.structural_failure is None:
@@ -165,14 +184,15 @@ class RewritePass(ir.passes.FunctionalPass):
             chosen = [n for n in chosen if macs.get(n.name, 0) >= self.filter.min_macs]
         return chosen
 
-    def _rewrite_all(self, graph: ir.Graph, report: Any) -> tuple[list[TargetRecord], list[ir.Value]]:
+    def _rewrite_all(self, graph: ir.Graph, report: Any,
+                     progress: Progress | None = None) -> tuple[list[TargetRecord], list[ir.Value]]:
         candidates = self._candidates(graph, report)
         records: list[TargetRecord] = []
         new_values: list[ir.Value] = []
         unsupported: list[str] = []
         for i, node in enumerate(candidates):
-            if self.progress is not None:
-                self.progress(self.name, i, len(candidates), node.name)
+            if progress is not None:
+                progress(self.name, i, len(candidates), node.name)
             outcome = self._try_rewrite(graph, node)
             if isinstance(outcome, Skip):
                 records.append(TargetRecord(node.name, node.op_type, False, outcome.reason))
@@ -203,17 +223,6 @@ class RewritePass(ir.passes.FunctionalPass):
             if not measured <= self.max_error:
                 return f"output relative L2 error {measured:.3g} exceeds max_error={self.max_error:g}"
         return None
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
-        self._last = now
 
 
 def _outputs_of(graph: ir.Graph, node_name: str) -> list[ir.Value]:

@@ -14,6 +14,7 @@ import onnx_ir as ir
 from analyzer.errors import AnalyzerError
 
 if TYPE_CHECKING:
+    from analyzer.latency.numerics import Comparison
     from analyzer.report import Report
     from passes._verify import ModelRun, Verification
 
@@ -46,9 +47,27 @@ class TargetRecord:
         return dataclasses.asdict(self)
 
 
+class RecordSelection:
+    """``rewritten`` and ``skipped`` of a result that has ``records`` (one pass's, or a whole run's)."""
+
+    records: list[TargetRecord]
+
+    @property
+    def rewritten(self) -> list[TargetRecord]:
+        return [r for r in self.records if r.rewritten]
+
+    @property
+    def skipped(self) -> list[TargetRecord]:
+        return [r for r in self.records if not r.rewritten]
+
+
 @dataclass
-class RewriteResult(ir.passes.PassResult):
-    """:class:`onnx_ir.passes.PassResult` plus the per-target records, the verification and the costs."""
+class RewriteResult(RecordSelection, ir.passes.PassResult):
+    """:class:`onnx_ir.passes.PassResult` plus the per-target records, the verification and the costs.
+
+    The fields a :class:`passes.SequentialResult` also has mean the same there: ``records``, ``rewritten``,
+    ``skipped``, ``comparison`` (output model against input model), ``report_before``/``report_after``
+    and ``timings``."""
 
     pass_name: str = ""
     records: list[TargetRecord] = field(default_factory=list)
@@ -60,12 +79,9 @@ class RewriteResult(ir.passes.PassResult):
     run_after: ModelRun | None = None  # outputs of ``model`` on the same inputs, reused by the next pass
 
     @property
-    def rewritten(self) -> list[TargetRecord]:
-        return [r for r in self.records if r.rewritten]
-
-    @property
-    def skipped(self) -> list[TargetRecord]:
-        return [r for r in self.records if not r.rewritten]
+    def comparison(self) -> Comparison | None:
+        """The outputs of ``model`` against those of the pass's input (None when nothing was verified)."""
+        return None if self.verification is None else self.verification.comparison
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,7 +106,8 @@ class PassFailed(AnalyzerError):
     """A pass's result failed verification; the pass was rolled back (its input model is untouched).
 
     ``result`` holds the rejected rewrite's records and verification; ``completed`` the results of the
-    passes that ran before it in a :class:`passes.Sequential`.
+    passes that ran before it in a :class:`passes.Sequential`; ``run`` (set by :func:`passes.optimize`)
+    the whole run up to the failure, an :class:`passes.OptimizeResult` whose ``failure`` is this message.
     """
 
     exit_code = 1
@@ -99,3 +116,9 @@ class PassFailed(AnalyzerError):
         super().__init__(message)
         self.result = result
         self.completed = list(completed or [])
+        self.run: Any = None
+
+    @property
+    def steps(self) -> list[RewriteResult]:
+        """The completed steps, then the rejected one."""
+        return [*self.completed, self.result]

@@ -2,13 +2,13 @@
 
 1. ``onnx.checker.check_model(full_check=True)`` on the rewritten model;
 2. every value the pass created has a type and a shape after shape inference;
-3. onnxruntime loads the model (``analyzer.runtime.create_session``, CPU);
+3. onnxruntime loads the model (``analyzer.latency.runtime.create_session``, CPU);
 4. the rewritten model and the pass's input model run on the same inputs — ``samples`` random draws
    (seeds ``seed``, ``seed + 1``, ...) or the user's ``.npy``/``.npz`` — and the outputs are compared
-   with :func:`analyzer.numerics.compare_outputs` (max abs error, relative L2, cosine, top-1).
+   with :func:`analyzer.latency.numerics.compare_outputs` (max abs error, relative L2, cosine, top-1).
 
-Models whose weights exceed :data:`EXTERNAL_DATA_BYTES` are checked and loaded from a temporary
-directory with external data (protobuf cannot serialize more than 2 GB).
+Models whose weights exceed :data:`analyzer.model_files.EXTERNAL_DATA_BYTES` are checked and loaded from
+a temporary directory with external data (protobuf cannot serialize more than 2 GB).
 """
 
 from __future__ import annotations
@@ -22,21 +22,24 @@ from typing import Any
 
 import onnx_ir as ir
 
-from analyzer.errors import AnalyzerError
-from analyzer.numerics import Comparison, compare_outputs
-
-EXTERNAL_DATA_BYTES = 1_800_000_000  # below protobuf's 2 GiB message limit, with room for the graph
+from analyzer import model_files
+from analyzer.errors import AnalyzerError, OptionError
+from analyzer.latency.numerics import Comparison, compare_outputs
 
 
 @dataclass(frozen=True)
 class VerifyOptions:
+    """How a rewrite is checked against its input; the one place these defaults live."""
+
     samples: int = 2  # random input draws
     seed: int = 0
     inputs: str | None = None  # .npy/.npz file; replaces the random draws
 
     def __post_init__(self) -> None:
         if self.samples < 1:
-            raise AnalyzerError(f"verification needs at least one sample, got samples={self.samples}")
+            raise OptionError("samples", f"must be at least 1 (verification needs an input), got {self.samples}")
+        if self.inputs and not Path(self.inputs).is_file():
+            raise OptionError("inputs", f"file {self.inputs} does not exist")
 
 
 @dataclass
@@ -81,14 +84,10 @@ class Verification:
         }
 
 
-def initializer_bytes(model: ir.Model) -> int:
-    return sum(v.const_value.nbytes for v in model.graph.initializers.values() if v.const_value is not None)
-
-
 @contextlib.contextmanager
 def loadable(model: ir.Model) -> Iterator[Any]:
     """Yield the model as a ModelProto, or as a file path (with external data) when it is too big."""
-    if initializer_bytes(model) < EXTERNAL_DATA_BYTES:
+    if not model_files.needs_external_data(model):
         yield ir.serde.serialize_model(model)
         return
     with tempfile.TemporaryDirectory(prefix="analyzer-verify-") as tmp:
@@ -98,14 +97,14 @@ def loadable(model: ir.Model) -> Iterator[Any]:
 
 
 def _session(source: Any) -> Any:
-    from analyzer.runtime import create_session
+    from analyzer.latency.runtime import create_session
 
     data = str(source) if isinstance(source, Path) else source.SerializeToString()
     return create_session(data, provider="cpu").session
 
 
 def _run(session: Any, options: VerifyOptions, feeds: list[dict[str, Any]] | None) -> ModelRun:
-    from analyzer.runtime import load_inputs, make_inputs
+    from analyzer.latency.runtime import load_inputs, make_inputs
 
     if feeds is None:
         if options.inputs:

@@ -55,15 +55,15 @@ def show(title: str, path: Path, pipelines: list[tuple[str, object]]) -> None:
             continue
         seconds = time.perf_counter() - start
         before, after = result.report_before.totals, result.report_after.totals
-        errors = [r.weight_error for r in result.records if r.rewritten and r.weight_error is not None]
+        errors = [r.weight_error for r in result.rewritten if r.weight_error is not None]
         comparison = result.comparison
-        print(f"  {label:34}{sum(r.rewritten for r in result.records):>10}"
+        print(f"  {label:34}{len(result.rewritten):>10}"
               f"{units.count(before.params) + ' → ' + units.count(after.params):>22}"
               f"{units.count(before.macs) + ' → ' + units.count(after.macs):>22}"
               f"{units.nbytes(before.peak_memory_bytes) + ' → ' + units.nbytes(after.peak_memory_bytes):>26}"
               f"{(f'{max(errors):.3f}' if errors else '-'):>12}"
               f"{(f'{comparison.relative_l2_error:.3g}' if comparison else '-'):>12}{seconds:>7.0f}s")
-        skipped = {r.detail for r in result.records if not r.rewritten}
+        skipped = {r.detail for r in result.skipped}
         for reason in sorted(skipped)[:2]:
             print(f"  {'':34}skipped: {reason}")
 

@@ -1,7 +1,7 @@
 """Seed experiments for BENCHMARKS.md: does latency follow parameters or MACs?
 
 1. AlexNet, VGG-16 and CNN_5x5 (VGG-16 with 5x5 convs), all with 10 classes: params and MACs from
-   ``analyzer.inspect``, latency from ``analyzer.bench`` at batch 1 and 8; then each with BatchNorm
+   ``analyzer.inspect``, latency from ``analyzer.latency.bench`` at batch 1 and 8; then each with BatchNorm
    and with Dropout (p=0.5) added. Exported in eval mode: Dropout is a no-op at inference and
    onnxruntime folds BatchNorm into the Conv before it, so neither should change latency.
 2. The naive Inception module against the one with 1x1 bottlenecks (28x28x256 input).
@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 import analyzer  # noqa: E402
-from analyzer.bench import BenchOptions, benchmark  # noqa: E402
+from analyzer.latency.bench import benchmark  # noqa: E402
+from analyzer.latency.options import BenchOptions  # noqa: E402
 
 CACHE = REPO / ".cache" / "seed"
 DOCS = REPO / "docs"
@@ -119,7 +120,8 @@ def passes_experiment(args: argparse.Namespace) -> list[dict] | str:
         from passes import PASSES
     except Exception as e:  # noqa: BLE001 - the package may be half-written; report and go on
         return f"not done: passes not importable ({type(e).__name__}: {e})"
-    from analyzer.compare import CompareOptions, compare
+    from analyzer.latency.compare import compare
+    from analyzer.latency.options import CompareOptions
 
     base, _ = exported("vgg16", num_classes=10)
     rows = []
@@ -175,7 +177,7 @@ def main() -> int:
     r2_params = log_r2([r["params"] for r in everything], [r["latency_b1_s"] for r in everything])
     r2_macs = log_r2([r["macs"] for r in everything], [r["latency_b1_s"] for r in everything])
     load_range = (min(l[0] for l in loads), max(l[0] for l in loads))
-    from analyzer.bench import machine_info
+    from analyzer.latency.machine import machine_info
 
     machine = machine_info()
     caption = (f"{machine['cpu']}, {machine['logical_cores']} cores shared with other jobs; 1-min load average "

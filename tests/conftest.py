@@ -106,7 +106,7 @@ def chromium_browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed (pip install '.[test]'): browser tests need it")
+        pytest.skip("playwright is not installed (pip install -e '.[dev]'): browser tests need it")
     executable = find_chromium()
     if executable is None:
         pytest.skip("no Chromium found: set ANALYZER_CHROMIUM or install chromium (apt-get install chromium)")

@@ -10,9 +10,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer.bench import BenchOptions, benchmark, render_markdown, render_table
 from analyzer.cli import main
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, OptionError
+from analyzer.latency.bench import benchmark, render_markdown, render_table
+from analyzer.latency.options import BenchOptions
 
 
 def conv_chain(path, *, convs: int = 1, channels: int = 8, size: int = 16, seed: int = 0):
@@ -59,8 +60,9 @@ def test_bench_time_budget_bounds_the_run(tiny):
     start = time.perf_counter()
     result = benchmark(tiny, BenchOptions(provider="cpu", time_budget=0.3))
     elapsed = time.perf_counter() - start
-    # warm-up and the timed loop are each cut after the budget; session creation is small here
-    assert elapsed < 2 * 0.3 + 1.0
+    # warm-up and the timed loop are each cut after the budget (one iteration past it at most); on top
+    # come session creation, which the result reports, and a first run and inputs, small for this model
+    assert elapsed < 2 * (0.3 + result.stats.max) + result.session_creation_s + 1.0
     assert result.stats.iterations >= 1
 
 
@@ -78,16 +80,46 @@ def test_bench_loads_npy_inputs(tiny, tmp_path):
 @pytest.mark.parametrize(
     "options, message",
     [
-        (BenchOptions(provider="cpu", iters=0), "--iters must be positive"),
-        (BenchOptions(provider="cpu", batch=-1), "--batch must be positive"),
-        (BenchOptions(provider="cpu", time_budget=0), "--time must be positive"),
+        (BenchOptions(provider="cpu", iters=0), "^iters must be positive, got 0$"),
+        (BenchOptions(provider="cpu", batch=-1), "^batch must be positive, got -1$"),
+        (BenchOptions(provider="cpu", time_budget=0), "^time_budget must be positive, got 0$"),
         (BenchOptions(provider="tpu"), "unknown provider"),
-        (BenchOptions(provider="cpu", threads=0), "--threads must be positive"),
+        (BenchOptions(provider="cpu", threads=0), "^threads must be positive, got 0$"),
+        (BenchOptions(provider="cpu", max_iters=0), "^max_iters must be positive, got 0$"),
+        (BenchOptions(provider="cpu", warmup=-1), "^warmup must be zero or more, got -1$"),
+        (BenchOptions(provider="cpu", dims={"N": 0}), "^dims N=0: a dimension must be positive$"),
     ],
 )
-def test_bench_rejects_bad_options(tiny, options, message):
+def test_bench_rejects_bad_options_naming_the_parameter(tiny, options, message):
     with pytest.raises(AnalyzerError, match=message):
         benchmark(tiny, options)
+
+
+def test_session_threads_error_names_the_parameter(tiny):
+    from analyzer.latency.runtime import create_session
+
+    with pytest.raises(OptionError, match="^threads must be positive, got 0$") as caught:
+        create_session(str(tiny), provider="cpu", threads=0)
+    assert caught.value.option == "threads"
+
+
+def test_warmup_runs_default_by_provider_and_never_below_one():
+    assert BenchOptions().warmup_runs(on_cuda=False) == 10
+    assert BenchOptions().warmup_runs(on_cuda=True) == 25
+    assert BenchOptions(warmup=0).warmup_runs(on_cuda=False) == 1  # the first run is always a warm-up run
+    assert BenchOptions(warmup=4).warmup_runs(on_cuda=True) == 4
+
+
+def test_time_budget_defaults_to_3_seconds_unless_iters_given():
+    assert BenchOptions().effective_time_budget == 3.0
+    assert BenchOptions(time_budget=0.5).effective_time_budget == 0.5
+    assert BenchOptions(iters=7).effective_time_budget is None
+
+
+def test_milliseconds_formatter():
+    from analyzer import units
+
+    assert units.ms(0.0012345) == "1.234" and units.ms(2.5) == "2500.000" and units.ms(0) == "0.000"
 
 
 def _cli(capsys, *argv):
@@ -133,12 +165,36 @@ def test_cli_json_to_file_and_markdown(tiny, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "extra",
-    [["--provider", "tpu"], ["--iters", "0"], ["--warmup", "-1"], ["--time", "-2"], ["--batch", "0"]],
+    "extra, message",
+    [
+        (["--provider", "tpu"], "unknown provider 'tpu'; choose one of auto, cuda, cpu"),
+        (["--iters", "0"], "--iters must be positive, got 0"),
+        (["--warmup", "-1"], "--warmup must be zero or more, got -1"),
+        (["--time", "-2"], "--time must be positive, got -2.0"),
+        (["--batch", "0"], "--batch must be positive, got 0"),
+        (["--max-iters", "0"], "--max-iters must be positive, got 0"),
+        (["--threads", "0"], "--threads must be positive, got 0"),
+    ],
 )
-def test_cli_bad_counts_exit_2_with_one_line(tiny, capsys, extra):
+def test_cli_bad_counts_exit_2_with_one_line(tiny, capsys, extra, message):
+    """The library names Python parameters; the command line still names its flags."""
     code, out, err = _cli(capsys, "bench", str(tiny), *extra)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err == f"analyzer bench: error: {message}\n"
+
+
+def test_cli_defaults_and_help_come_from_the_options(capsys):
+    from analyzer.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "m.onnx"])
+    assert (args.provider, args.max_iters, args.cudnn_conv_algo_search, args.seed) == ("auto", 10_000, "EXHAUSTIVE", 0)
+    assert args.warmup is None and args.time is None and args.iters is None
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for phrase in ("(default auto)", "(default 10 on CPU, 25 on CUDA", "timed loop (default 3)",
+                   "(default 10000)", "(default EXHAUSTIVE)"):
+        assert phrase in text
 
 
 def test_cli_unloadable_model_one_line(tmp_path, capsys):

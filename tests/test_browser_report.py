@@ -89,8 +89,8 @@ def test_report_page_in_chromium(chromium_browser, model_path, tmp_path):
 
         # wheel zooms, drag pans, fit resets
         page.locator(".graph-view").scroll_into_view_if_needed()
-        view = page.locator(".graph-view svg").bounding_box()
-        cx, cy = view["x"] + view["width"] / 2, view["y"] + view["height"] / 2
+        box = page.locator(".graph-view svg").bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         before = transform(page)
         page.mouse.move(cx, cy)
         page.mouse.wheel(0, -400)
@@ -124,12 +124,12 @@ def test_optimize_page_draws_both_graphs(chromium_browser, tmp_path):
     before, after = analyzer.inspect(source), analyzer.inspect(out)
     page, errors = open_page(chromium_browser, html_path)
     try:
-        assert page.locator('.graph-host[data-view="0"] rect.node').count() == len(before.nodes)
-        assert page.locator('.graph-host[data-view="1"] rect.node').count() == len(after.nodes)
+        assert page.locator('.graph-host[data-panel="0"] rect.node').count() == len(before.nodes)
+        assert page.locator('.graph-host[data-panel="1"] rect.node').count() == len(after.nodes)
         assert len(after.nodes) > len(before.nodes)
         conv = next(i for i, n in enumerate(after.nodes) if n.op_type == "Conv")
-        page.locator(f'.graph-host[data-view="1"] rect.node[data-index="{conv}"]').click()
-        assert page.text_content('.graph-host[data-view="1"] .details [data-field=macs]') == f"{after.nodes[conv].macs:,}"
+        page.locator(f'.graph-host[data-panel="1"] rect.node[data-index="{conv}"]').click()
+        assert page.text_content('.graph-host[data-panel="1"] .details [data-field=macs]') == f"{after.nodes[conv].macs:,}"
         # one colour scale for both sides: a node the pass left alone keeps its colour, although B's
         # largest MACs are A's second largest (per-graph scales would colour it differently)
         three = "/branch3/branch3.0/Conv"
@@ -137,8 +137,8 @@ def test_optimize_page_draws_both_graphs(chromium_browser, tmp_path):
         assert max(n.macs for n in before.nodes) > max(n.macs for n in after.nodes)
         for metric in ("macs", "params"):
             page.select_option("#metric", metric)
-            fill_a = page.get_attribute(f'.graph-host[data-view="0"] rect.node[data-node="{three}"]', "fill")
-            fill_b = page.get_attribute(f'.graph-host[data-view="1"] rect.node[data-node="{three}"]', "fill")
+            fill_a = page.get_attribute(f'.graph-host[data-panel="0"] rect.node[data-node="{three}"]', "fill")
+            fill_b = page.get_attribute(f'.graph-host[data-panel="1"] rect.node[data-node="{three}"]', "fill")
             assert fill_a == fill_b, metric
         assert errors == []
         page.screenshot(path=str(tmp_path / "optimize.png"), full_page=True)
@@ -155,8 +155,8 @@ def test_compare_page_draws_both_graphs_and_the_latency(chromium_browser, tmp_pa
                  "--allow-output-mismatch", "-f", "html", "-o", str(html_path)]) == 0
     page, errors = open_page(chromium_browser, html_path)
     try:
-        assert page.locator('.graph-host[data-view="0"] rect.node').count() == len(analyzer.inspect(a).nodes)
-        assert page.locator('.graph-host[data-view="1"] rect.node').count() == len(analyzer.inspect(b).nodes)
+        assert page.locator('.graph-host[data-panel="0"] rect.node').count() == len(analyzer.inspect(a).nodes)
+        assert page.locator('.graph-host[data-panel="1"] rect.node').count() == len(analyzer.inspect(b).nodes)
         assert page.locator(".latency-host svg.latency").count() == 1
         assert errors == []
     finally:

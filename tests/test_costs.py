@@ -1,7 +1,7 @@
 """Counting rules, each called on a hand-built NodeView.
 
 Expected values are arithmetic that mirrors the formula, or published per-layer figures from
-/work/shared/reference/README.md.
+docs/reference-figures.md.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 onnx = pytest.importorskip("onnx")
 
 from analyzer.errors import AnalyzerError  # noqa: E402
-from analyzer.runtime import create_session  # noqa: E402
+from analyzer.latency.runtime import create_session  # noqa: E402
 from exporters import MODULE_KEY, ZOO, export  # noqa: E402
 from exporters.onnx_export import RELATIVE_TOLERANCE, build_seeded  # noqa: E402
 

@@ -44,12 +44,12 @@ def test_page_is_self_contained_and_embeds_the_report(inception):
     assert_offline(page)
     data = page_data(page)
     assert data["kind"] == "report"
-    (view,) = data["views"]
-    assert view["report"] == json.loads(json.dumps(inception.to_dict()))
-    assert len(view["layout"]["nodes"]) == len(inception.nodes) == len(view["report"]["nodes"])
-    assert [t["kind"] for t in view["layout"]["terminals"]] == ["input", "output"]
+    (panel,) = data["panels"]
+    assert panel["report"] == json.loads(json.dumps(inception.to_dict()))
+    assert len(panel["layout"]["nodes"]) == len(inception.nodes) == len(panel["report"]["nodes"])
+    assert [t["kind"] for t in panel["layout"]["terminals"]] == ["input", "output"]
     # the page draws from these hosts; the summary is static HTML
-    for marker in ('class="graph-host" data-view="0"', 'class="charts-host" data-view="0"', 'class="table-host" data-view="0"',
+    for marker in ('class="graph-host" data-panel="0"', 'class="charts-host" data-panel="0"', 'class="table-host" data-panel="0"',
                    '<select id="metric">', 'data-field="complete"', "854,196,224"):
         assert marker in page
 
@@ -64,8 +64,8 @@ def test_embedded_json_cannot_end_the_script_element(inception):
     page = render(report, "html")
     assert page.count("</script>") == 2  # the data block's and the code's, nothing from the data
     data = page_data(page)
-    assert data["views"][0]["report"]["nodes"][0]["name"] == hostile
-    assert data["views"][0]["report"]["warnings"][-1] == hostile
+    assert data["panels"][0]["report"]["nodes"][0]["name"] == hostile
+    assert data["panels"][0]["report"]["warnings"][-1] == hostile
     assert "<script>alert" not in page
     assert embedded_json({"a": "</b>&"}) == '{"a":"\\u003c/b\\u003e\\u0026"}'
 
@@ -89,7 +89,7 @@ def test_inspect_cli_writes_the_page(tmp_path, capsys):
     out = tmp_path / "report.html"
     assert main(["inspect", str(SAMPLES / "inception_naive.onnx"), "--format", "html", "-o", str(out)]) == 0
     data = page_data(out.read_text(encoding="utf-8"))
-    assert len(data["views"][0]["report"]["nodes"]) == 8
+    assert len(data["panels"][0]["report"]["nodes"]) == 8
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
@@ -109,11 +109,11 @@ def test_optimize_html_report_holds_both_graphs(conv_model, tmp_path, capsys):
     page = page_path.read_text(encoding="utf-8")
     assert_offline(page)
     data = page_data(page)
-    assert data["kind"] == "optimize" and len(data["views"]) == 2
+    assert data["kind"] == "optimize" and len(data["panels"]) == 2
     before, after = analyzer.inspect(conv_model), analyzer.inspect(out)
-    assert [len(v["report"]["nodes"]) for v in data["views"]] == [len(before.nodes), len(after.nodes)] == [1, 3]
-    assert [len(v["layout"]["nodes"]) for v in data["views"]] == [1, 3]
-    assert data["views"][1]["report"]["totals"]["macs"] == after.totals.macs
+    assert [len(p["report"]["nodes"]) for p in data["panels"]] == [len(before.nodes), len(after.nodes)] == [1, 3]
+    assert [len(p["layout"]["nodes"]) for p in data["panels"]] == [1, 3]
+    assert data["panels"][1]["report"]["totals"]["macs"] == after.totals.macs
     assert 'data-pass="bottleneck"' in page and 'class="grid totals-delta"' in page
     assert f"{before.totals.macs:,}" in page and f"{after.totals.macs:,}" in page
 
@@ -122,7 +122,7 @@ def test_optimize_html_goes_to_stdout_without_report(conv_model, tmp_path, capsy
     assert main(["optimize", str(conv_model), "-o", str(tmp_path / "o.onnx"), "--pass", "fold-bn", "-f", "html", "-q"]) == 0
     page = capsys.readouterr().out
     assert page.startswith("<!doctype html>")
-    assert len(page_data(page)["views"]) == 1  # nothing changed: before is after, one graph
+    assert len(page_data(page)["panels"]) == 1  # nothing changed: before is after, one graph
 
 
 def test_optimize_failure_still_writes_the_report(conv_model, tmp_path, capsys):
@@ -151,7 +151,7 @@ def test_compare_html_has_both_graphs_and_latency(conv_model, tmp_path, capsys):
     assert_offline(page)
     data = page_data(page)
     assert data["kind"] == "compare"
-    assert [len(v["report"]["nodes"]) for v in data["views"]] == [1, 3]
+    assert [len(p["report"]["nodes"]) for p in data["panels"]] == [1, 3]
     latency = data["latency"]
     assert latency["a"]["iterations"] == len(latency["a"]["samples_s"]) >= 40
     assert len(latency["b"]["block_medians_s"]) >= 10
@@ -165,7 +165,7 @@ def test_compare_html_without_analysis_has_no_graphs(conv_model, tmp_path, capsy
                  "--threads", "1", "--no-analyze", "-f", "html"])
     assert code == 0
     page = capsys.readouterr().out
-    assert page_data(page)["views"] == [] and "--no-analyze" in page
+    assert page_data(page)["panels"] == [] and "--no-analyze" in page
 
 
 def test_bench_and_profile_do_not_offer_html(conv_model, capsys):

@@ -87,7 +87,7 @@ def test_bad_inputs_give_one_line_and_exit_2_without_touching_the_file(tmp_path)
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--dim", "N"], "bad --dim"),
+        (["--dim", "N"], "--dim 'N': expected NAME=POSITIVE_INT"),
         (["--input-shape", "x:1x3xfoo"], "bad shape"),
         (["--format", "json", "-o", "/nonexistent-dir/report.json"], "does not exist"),
     ],

@@ -11,7 +11,7 @@ from onnx import helper, numpy_helper
 
 import passes
 from analyzer.errors import AnalyzerError
-from analyzer.runtime import create_session
+from analyzer.latency.runtime import create_session
 from passes import PassFailed, Sequential, asymmetric, bottleneck, cleanup, fold_bn, separable, stack3x3
 
 FLOAT = onnx.TensorProto.FLOAT
@@ -223,7 +223,9 @@ def test_bad_options_are_one_line_errors():
 
 
 def test_failing_exact_pass_is_rolled_back(monkeypatch):
-    import passes.stacking as module
+    import importlib
+
+    module = importlib.import_module("passes.stack3x3")  # ``passes.stack3x3`` itself is the pass class
 
     real = module.exact_stack
     monkeypatch.setattr(module, "exact_stack", lambda w: [k * 1.01 if i == 0 else k for i, k in enumerate(real(w))])
@@ -273,3 +275,112 @@ def test_bottleneck_skips_a_factorization_that_would_not_shrink_the_layer():
     assert "would not be smaller" in result.records[0].detail
     forced = bottleneck(form="reduce", rank_ratio=0.5)(model)
     assert forced.modified
+
+
+def test_kernel_and_stride_keywords_filter_as_on_the_command_line():
+    from passes.options import parse_pass
+
+    model = conv_model(stride=2, hw=12)  # one 5x5 conv, stride 2
+    assert bottleneck(kernel=5, stride=2, rank=2)(model).modified
+    assert bottleneck(kernel=[5, 5], rank=2)(model).modified
+    with pytest.raises(AnalyzerError, match="no node matches kernel_shape=3"):
+        bottleneck(kernel=3)(model)
+    with pytest.raises(AnalyzerError, match="no node matches strides=1"):
+        separable(stride=1)(model)
+    with pytest.raises(AnalyzerError, match="not both"):
+        bottleneck(kernel=5, attrs={"kernel_shape": 5})
+    assert parse_pass("asymmetric:kernel=5,stride=2").filter.attrs == {"kernel_shape": 5, "strides": 2}
+    assert asymmetric(kernel=5, stride=2).filter.attrs == {"kernel_shape": 5, "strides": 2}
+
+
+def test_sequential_leaves_its_passes_as_they_were():
+    p = bottleneck(rank=2)
+    own = p.verify_options
+    result = Sequential(p, verify=passes.VerifyOptions(samples=3, seed=1))(conv_model())
+    assert p.verify_options is own and own.samples == 2
+    assert result.steps[0].comparison.samples == 3 and result.comparison.samples == 3
+    assert p(conv_model()).comparison.samples == 2  # alone, the pass verifies with its own options
+
+
+def dead_conv_model() -> ir.Model:
+    """``conv_proto()`` (5x5, 4 -> 6 on 11x11, bias) plus a 1x1 conv 4 -> 3 on the input whose output nobody reads."""
+    proto = conv_proto()
+    proto.graph.initializer.append(numpy_helper.from_array(np.ones((3, 4, 1, 1), np.float32), "W_dead"))
+    proto.graph.node.append(helper.make_node("Conv", ["x", "W_dead"], ["dead"], name="dead_conv"))
+    return ir.serde.deserialize_model(proto)
+
+
+def test_sequential_runs_onnx_ir_passes_as_steps():
+    import onnx_ir.passes.common as common_passes
+
+    model = dead_conv_model()
+    result = Sequential(common_passes.RemoveUnusedNodesPass(), bottleneck(rank=2))(model)  # an in-place pass first
+    assert len(list(model.graph)) == 2 and "W_dead" in model.graph.initializers  # the input is untouched
+    removal, rewrite = result.steps
+    assert removal.pass_name == "RemoveUnusedNodesPass" and removal.modified and removal.verification is None
+    # main conv 11·11·6·4·25 = 72,600 MACs; the dead 1x1: 11·11·3·4 = 1,452 MACs and 12 params
+    assert removal.report_before.totals.macs == 72_600 + 1_452 and removal.report_after.totals.macs == 72_600
+    assert removal.report_before.totals.params - removal.report_after.totals.params == 12
+    assert rewrite.report_before is removal.report_after and rewrite.run_before is not None
+    # the removal changed no output, so the whole run compares with the input as the rewrite did with its input
+    assert result.comparison.relative_l2_error == pytest.approx(rewrite.comparison.relative_l2_error)
+    alone = Sequential(common_passes.RemoveUnusedNodesPass())(model)
+    assert alone.modified and alone.comparison.max_abs_error == 0.0 and alone.comparison.samples == 2
+
+
+def test_optimize_from_a_path_then_save(tmp_path):
+    from analyzer.errors import OptionError
+
+    source = tmp_path / "in.onnx"
+    onnx.save(conv_proto(), str(source))
+    before = source.read_bytes()
+    result = passes.optimize(source, ["fold-bn", "bottleneck:rank=2,kernel=5"], verify=passes.VerifyOptions(samples=1))
+    assert not result.written and result.source == str(source)
+    assert [s.pass_name for s in result.steps] == ["fold-bn", "bottleneck"] and len(result.rewritten) == 1
+    # 11x11 output: 1x1 4 -> 2, 5x5 2 -> 2, 1x1 2 -> 6
+    assert result.report_after.totals.macs == 121 * 4 * 2 + 121 * 2 * 2 * 25 + 121 * 2 * 6
+    target = result.save(tmp_path / "out.onnx")
+    assert result.written and result.to_dict()["output"] == str(target) and result.to_dict()["written"]
+    saved = onnx.load(str(target))
+    onnx.checker.check_model(saved, full_check=True)
+    assert [n.op_type for n in saved.graph.node] == ["Conv", "Conv", "Conv"]
+    with pytest.raises(OptionError, match="refusing to overwrite the input"):
+        result.save(source)
+    assert source.read_bytes() == before
+
+
+def test_optimize_takes_pass_objects_and_writes_its_output(tmp_path):
+    out = tmp_path / "o.onnx"
+    stages = []
+    result = passes.optimize(conv_proto(), [separable(m=2), "cleanup"], output=out, on_stage=stages.append)
+    assert stages == ["loading", "passes", "saving"]
+    doc = result.to_dict()
+    assert doc["schema"] == "analyzer.optimize/1" and doc["input"] == "(in memory)" and doc["output"] == str(out)
+    assert [p["pass"] for p in doc["passes"]] == ["separable", "cleanup"] and out.is_file()
+
+
+def test_optimize_failure_carries_the_run_and_writes_nothing(tmp_path):
+    out = tmp_path / "o.onnx"
+    with pytest.raises(PassFailed) as caught:
+        passes.optimize(conv_proto(), ["bottleneck:rank=4", "separable:m=1,max_error=0.01"], output=out)
+    run = caught.value.run
+    assert [s.pass_name for s in run.steps] == ["bottleneck", "separable"]
+    assert run.failure == str(caught.value) and not run.written and run.to_dict()["after"] is None
+    assert not out.exists()
+    with pytest.raises(AnalyzerError, match="nothing to save"):
+        run.save(out)
+
+
+def test_library_errors_name_python_parameters():
+    from analyzer.errors import OptionError
+    from passes.options import parse_pass
+
+    with pytest.raises(OptionError) as caught:
+        parse_pass("bottleneck:rank=two")
+    assert caught.value.option == "passes" and str(caught.value) == "passes bottleneck: rank must be an integer, got 'two'"
+    for make, option in ((lambda: passes.VerifyOptions(samples=0), "samples"),
+                         (lambda: passes.VerifyOptions(inputs="no-such-file.npy"), "inputs"),
+                         (lambda: passes.optimize(conv_proto(), []), "passes")):
+        with pytest.raises(OptionError) as caught:
+            make()
+        assert caught.value.option == option and "--" not in str(caught.value)

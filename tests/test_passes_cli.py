@@ -71,6 +71,9 @@ def test_inputs_from_npy(model_path, tmp_path, capsys):
     (["--pass", "separable:nodes=conv7"], "no node matches nodes=conv7"),
     (["--pass", "stack3x3:mode=exact,mid=3"], "mid does not apply"),
     (["--pass", "bottleneck:rank=2,energy=0.5"], "give one of rank, rank_ratio, energy"),
+    (["--pass", "bottleneck:kernel=3"], "no node matches kernel_shape=3"),
+    (["--pass", "cleanup", "--samples", "0"], "--samples must be at least 1"),
+    (["--pass", "cleanup", "--inputs", "no-such-file.npy"], "--inputs file no-such-file.npy does not exist"),
 ])
 def test_bad_requests_exit_2_with_one_line(model_path, tmp_path, capsys, args, message):
     out = tmp_path / "out.onnx"
@@ -113,7 +116,7 @@ def test_parse_pass_types_options():
 
 def test_external_data_goes_beside_the_output(tmp_path, monkeypatch, capsys):
     """Above the size limit the weights go to ``<output>.data``, never to the input's external-data location."""
-    import passes._verify
+    import analyzer.model_files
 
     source_dir, out_dir = tmp_path / "in", tmp_path / "out"
     source_dir.mkdir()
@@ -122,7 +125,7 @@ def test_external_data_goes_beside_the_output(tmp_path, monkeypatch, capsys):
     onnx.save(conv_proto(cin=4, cout=8, k=5, hw=10), str(source), save_as_external_data=True,
               location="weights.bin", size_threshold=0)
     weights_before = (source_dir / "weights.bin").read_bytes()
-    monkeypatch.setattr(passes._verify, "EXTERNAL_DATA_BYTES", 0)  # force the external-data path
+    monkeypatch.setattr(analyzer.model_files, "EXTERNAL_DATA_BYTES", 0)  # force the external-data path
     out = out_dir / "m.onnx"
     assert main(["optimize", str(source), "-o", str(out), "-q", "--pass", "bottleneck:rank_ratio=1.0"]) == 0
     assert (out_dir / "m.onnx.data").is_file()

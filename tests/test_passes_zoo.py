@@ -10,7 +10,7 @@ import onnx
 import onnx_ir as ir
 import pytest
 
-from analyzer.runtime import create_session
+from analyzer.latency.runtime import create_session
 from passes import (
     Sequential,
     VerifyOptions,

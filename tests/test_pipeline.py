@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import onnx
 import pytest
 from onnx import helper
 
 import analyzer
-from analyzer.errors import AnalyzerError, StrictModeError
+from analyzer.errors import AnalyzerError, OptionError, StrictModeError
 from tests.model_builders import make_model, weight
 
 
@@ -85,12 +87,48 @@ def test_input_shape_override_changes_spatial_size():
         ({"input_shapes": {"nope": [1, 3, 32, 32]}}, "not an input"),
         ({"input_shapes": {"x": [1, 3, 32]}}, "rank 3 given"),
         ({"batch": 0}, "must be positive"),
-        ({"optimizer": "rmsprop"}, "unknown optimizer"),
+        ({"optimizer": "rmsprop"}, "'rmsprop' is unknown"),
     ],
 )
 def test_bad_binding_requests_are_one_line_errors(options, fragment):
     with pytest.raises(AnalyzerError, match=fragment):
         analyzer.inspect(conv_relu_fc(), **options)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"dims": {"batch": 2}}, "dims batch: no such symbolic dim (the inputs have: N)"),
+        ({"input_shapes": {"nope": [1, 3, 32, 32]}}, "input_shapes names 'nope', which is not an input (inputs: x)"),
+        ({"input_shapes": {"x": [1, 3, 32]}}, "input_shapes x: rank 3 given, the model's input has rank 4"),
+        ({"batch": 0}, "batch must be positive, got 0"),
+    ],
+)
+def test_bad_binding_errors_name_the_python_parameter(options, message):
+    with pytest.raises(OptionError) as caught:
+        analyzer.inspect(conv_relu_fc(), **options)
+    assert str(caught.value) == message
+    assert caught.value.option == next(iter(options))
+
+
+def test_dim_option_text_names_the_parameter():
+    from analyzer.shapes import parse_dim_options
+
+    with pytest.raises(OptionError) as caught:
+        parse_dim_options(["batch=0"])
+    assert caught.value.option == "dims"
+    assert str(caught.value) == "dims 'batch=0': expected NAME=POSITIVE_INT, e.g. batch=8"
+
+
+def test_timings_name_each_stage_and_hold_one_run():
+    timings: dict[str, float] = {}
+    analyzer.inspect(conv_relu_fc(), timings=timings)
+    assert list(timings) == ["load", "shape_inference", "graph", "report"]
+    started = time.perf_counter()
+    analyzer.inspect(conv_relu_fc(), timings=timings)
+    elapsed = time.perf_counter() - started
+    # a dict reused over runs holds the last run's laps, not their sum: they fit inside that run
+    assert 0 <= sum(timings.values()) <= elapsed
 
 
 @pytest.mark.parametrize("optimizer, buffers", [("sgd", 0), ("momentum", 1), ("adam", 2)])

@@ -10,10 +10,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer.bench import BenchOptions
 from analyzer.cli import main
-from analyzer.profile import (
-    ProfileOptions,
+from analyzer.errors import OptionError
+from analyzer.latency.options import BenchOptions, ProfileOptions
+from analyzer.latency.profile import (
     _Graph,
     covered_nodes,
     match_kernel,
@@ -176,6 +176,36 @@ def test_cli_profile_bad_input(cnn, tmp_path, capsys):
     assert err.count("\n") == 2 and "Traceback" not in err
 
 
+def test_cli_profile_errors_spell_parameters_as_flags(cnn, capsys):
+    argv = ["profile", str(cnn), "--provider", "cpu"]
+    assert main(argv + ["--peak-gflops", "-1"]) == 2
+    assert main(argv + ["--bandwidth", "0"]) == 2
+    assert main(argv + ["--top", "0"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "analyzer profile: error: --peak-gflops must be positive, got -1.0",
+        "analyzer profile: error: --bandwidth must be positive, got 0.0",
+        "analyzer profile: error: --top must be positive, got 0",
+    ]
+
+
+@pytest.mark.parametrize("name", ["peak_gflops", "bandwidth_gbs", "top"])
+def test_options_errors_name_the_python_parameter(name):
+    with pytest.raises(OptionError, match=f"^{name} must be positive, got 0$"):
+        ProfileOptions(**{name: 0}).validate()
+
+
+def test_profiled_runs_limit():
+    assert ProfileOptions().max_runs == 20  # neither iters nor a time budget
+    assert ProfileOptions(bench=BenchOptions(iters=7)).max_runs == 7
+    assert ProfileOptions(bench=BenchOptions(time_budget=0.5, max_iters=300)).max_runs == 300
+
+
+def test_warmup_runs_are_skipped_in_the_trace(cnn):
+    """The first run (made to check the inputs) and the warm-up runs are in the trace, not in the figures."""
+    result = profile(cnn, ProfileOptions(bench=BenchOptions(provider="cpu", iters=4, warmup=3), **GIVEN))
+    assert result.warmup_runs == 3 and result.runs == 4
+
+
 def test_time_budget_bounds_the_profiled_runs(cnn):
     result = profile(cnn, ProfileOptions(bench=BenchOptions(provider="cpu", time_budget=0.2, max_iters=50), **GIVEN))
     assert 1 <= result.runs <= 50
@@ -194,7 +224,7 @@ def test_zoo_model_rows_cover_every_compute_node(zoo_onnx):
 
 
 def test_measured_peaks_are_plausible():
-    from analyzer.profile import measure_peaks
+    from analyzer.latency.profile import measure_peaks
 
     peaks = measure_peaks("cpu", threads=1, matmul_n=256, bandwidth_mib=16)
     # any CPU of the last decade: above 0.1 GFLOP/s and 0.1 GB/s single-threaded, below 10 TFLOP/s and 10 TB/s

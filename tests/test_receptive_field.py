@@ -1,6 +1,6 @@
 """Receptive fields against the Distill 2019 table and hand calculations written as the formulas.
 
-Per axis: r' = r + (d·(k−1)+1 − 1)·S, P' = P + p·S, S' = S·s (reference README, "Receptive field").
+Per axis: r' = r + (d·(k−1)+1 − 1)·S, P' = P + p·S, S' = S·s (docs/reference-figures.md, "Receptive field").
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def test_alexnet_torchvision_layout_matches_distill_table():
     x = net.op("Relu", [net.conv(x, "conv5", 3, pads=pads(1))], "relu5")
     x = net.pool(x, "pool5", 3, 2)
     fields, warnings = net.fields([x])
-    expected = {  # reference README: r per stage, S 4 -> 32, pool5 P 66
+    expected = {  # docs/reference-figures.md: r per stage, S 4 -> 32, pool5 P 66
         "conv1": (11, 4), "pool1": (19, 8), "conv2": (51, 8), "pool2": (67, 16),
         "conv3": (99, 16), "conv4": (131, 16), "conv5": (163, 16), "pool5": (195, 32),
     }  # fmt: skip

@@ -1,4 +1,4 @@
-"""The analyzer on exported zoo models against published figures (../shared/reference/README.md).
+"""The analyzer on exported zoo models against published figures (docs/reference-figures.md).
 
 MACs: multiply-accumulates of Conv/Gemm/MatMul, bias excluded (torchvision `_ops`, the papers, the
 course). Params: trainable elements; BatchNorm running stats are buffers, as torch counts them.

@@ -100,12 +100,34 @@ class Server:
         root = self.service.root
         return sorted(str(p.relative_to(root)) for d in ("requests", "jobs") for p in (root / d).iterdir())
 
+    def assert_jobs_cleaned_up(self, timeout: float = 10.0) -> None:
+        """No scratch left once the jobs have ended. The runner publishes a job's end first and removes its
+        uploads right after, so a client may see the end a moment before they are gone: wait that moment."""
+        deadline = time.monotonic() + timeout
+        while (entries := self.scratch_entries()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert entries == []
 
-def start_server(settings: Settings) -> Server:
+
+class FrozenClock:
+    """A wall clock that stands still until the test moves it: what expires then never depends on how
+    fast a loaded machine gets through the test."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def start_server(settings: Settings, clock=time.time) -> Server:
     import uvicorn
 
     port = free_port()
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -133,8 +155,9 @@ def small_server(request):
     """A server with the settings the test passes by indirect parametrization (or marker-less defaults)."""
     servers = []
 
-    def make(**overrides) -> Server:
-        s = start_server(Settings(**{"max_upload_bytes": UPLOAD_LIMIT, "default_compare_seconds": 0.5, **overrides}))
+    def make(clock=time.time, **overrides) -> Server:
+        s = start_server(Settings(**{"max_upload_bytes": UPLOAD_LIMIT, "default_compare_seconds": 0.5, **overrides}),
+                         clock)
         servers.append(s)
         return s
 
@@ -543,13 +566,13 @@ def test_compare_jobs_queue_one_at_a_time_with_progress(server):
     assert fractions == sorted(fractions), "progress only grows"
     assert job["progress"]["fraction"] == 1.0 and job["progress"]["rounds"] == job["result"]["rounds"] > 0
     result = job["result"]
-    assert result["schema"] == "analyzer.compare/1"
+    assert result["schema"] == "analyzer.latency.compare/1"
     assert result["a_model"] == "mnist_cnn.onnx" and result["b_model"] == "after.onnx"
     assert result["outputs_match"] is True and result["analyzer_delta"]["delta"]["macs"] == 0
     done = server.wait_job(second.headers["location"])
     assert done["status"] == "succeeded" and done["result"]["analyzer_delta"] is None
     assert done["started_at"] >= job["finished_at"]
-    assert server.scratch_entries() == []
+    server.assert_jobs_cleaned_up()
 
 
 @pytest.mark.parametrize("data, message", [
@@ -586,7 +609,7 @@ def test_queue_limit_429_and_cancel(small_server):
     stopped = s.client.delete(first.headers["location"]).json()
     assert stopped["status"] == "cancelled" and stopped["error"]["code"] == "cancelled"
     assert worker_pids() == []
-    assert s.scratch_entries() == []
+    s.assert_jobs_cleaned_up()
 
 
 def test_no_queue_server_takes_one_job_when_idle_and_refuses_before_receiving_the_upload(small_server):
@@ -617,6 +640,41 @@ def test_compare_bad_query_option_is_refused_before_receiving_the_upload(server)
         sock.close()
     assert status == 400 and body["error"]["code"] == "unknown_option"
     server.assert_serving()
+
+
+# ---- library errors in the service's words ----
+
+
+@pytest.mark.parametrize("parameter, field", [
+    ("dims", "dim"), ("input_shapes", "input_shape"), ("time_budget", "time"), ("passes", "pass"),
+    ("rounds", "rounds"), ("min_effect", "min_effect"),
+])
+def test_a_bad_parameter_is_named_as_the_request_field(parameter, field):
+    """The library names the Python parameter; the options' check (before the upload is parsed) and the
+    worker (after) both name the field a client sets instead."""
+    from analyzer.errors import OptionError
+    from analyzer.service import options, worker
+    from analyzer.service.errors import ServiceError
+
+    def bad() -> None:
+        raise OptionError(parameter, "must be positive, got 0")
+
+    with pytest.raises(ServiceError) as caught:
+        options._api(bad)
+    assert (caught.value.status, caught.value.code) == (400, "bad_option")
+    assert caught.value.message == f"{field} must be positive, got 0"
+    error = worker._error({"limits": {"memory_bytes": 1 << 30}}, OptionError(parameter, "must be positive, got 0"))
+    assert (error.status, error.code, error.message) == (400, "bad_request", f"{field} must be positive, got 0")
+
+
+def test_a_plain_library_error_keeps_its_message():
+    from analyzer.errors import AnalyzerError
+    from analyzer.service import worker
+
+    error = worker._error({"limits": {"memory_bytes": 1 << 30}},
+                          AnalyzerError("--dim is not a field: kept as the library wrote it\nsecond line"))
+    assert (error.status, error.code) == (400, "bad_request")
+    assert error.message == "--dim is not a field: kept as the library wrote it"
 
 
 def test_a_job_that_may_start_is_never_refused_while_the_runner_wakes(tmp_path):
@@ -835,7 +893,7 @@ def test_worker_over_memory_limit_is_rejected_and_server_goes_on(small_server):
     assert failed["error"]["status"] == 422 and failed["error"]["code"] == "memory_limit"
     assert "limit of 512 MiB" in failed["error"]["message"]
     s.assert_serving()
-    assert s.scratch_entries() == []
+    s.assert_jobs_cleaned_up()
 
 
 @pytest.mark.parametrize("signum, name", [(signal.SIGKILL, "SIGKILL"), (signal.SIGSEGV, "SIGSEGV (segmentation fault)")])
@@ -855,7 +913,7 @@ def test_worker_killed_by_signal_is_rejected_and_server_goes_on(server, signum, 
     assert error["status"] == 422 and error["code"] == "worker_killed"
     assert f"killed by signal {name} while running the timed rounds; the model was rejected" in error["message"]
     server.assert_serving()
-    assert server.scratch_entries() == []
+    server.assert_jobs_cleaned_up()
 
 
 def test_wall_clock_limit_kills_the_worker(small_server):
@@ -902,16 +960,31 @@ def test_limits_route_shows_no_paths(server):
 
 
 def test_results_expire(small_server):
-    s = small_server(retention_s=0.5)
+    """Retention runs on the service's clock, frozen here: nothing can expire while a slow machine gets
+    through the requests; moved past the retention, both results answer 404 and the janitor deletes the model."""
+    clock = FrozenClock(1_700_000_000.0)  # 2023-11-14T22:13:20Z
+    s = small_server(retention_s=0.5, clock=clock)
     with open(SAMPLES / "mnist_cnn.onnx", "rb") as f:
         doc = s.client.post("/v1/optimize", params={"pass": "cleanup"}, files={"model": ("m.onnx", f)}).json()
+    assert doc["download"]["expires_at"] == "2023-11-14T22:13:20Z"  # 1_700_000_000.5, in whole seconds
     assert s.client.get(doc["download"]["url"]).status_code == 200
     job = _submit_compare(s, time=0.2, analyze="false")
-    assert s.wait_job(job.headers["location"])["status"] == "succeeded"
-    time.sleep(1.0)
+    done = s.wait_job(job.headers["location"])
+    assert done["status"] == "succeeded"
+    assert (done["finished_at"], done["expires_at"]) == ("2023-11-14T22:13:20.000Z", "2023-11-14T22:13:20.500Z")
+
+    clock.advance(0.4)  # 0.1 s of the retention left
+    s.service.downloads.purge()  # what the janitor does, at this moment: nothing is due yet
+    s.service.jobs.purge()
+    assert s.client.get(doc["download"]["url"]).status_code == 200
+    assert s.client.get(job.headers["location"]).status_code == 200
+
+    clock.advance(0.2)  # 0.1 s past it: the next janitor round (every 0.125 s of real time) forgets both
+    deadline = time.monotonic() + 30
+    while list(s.service.downloads.directory.iterdir()) or s.client.get(job.headers["location"]).status_code != 404:
+        assert time.monotonic() < deadline, "expired results are purged within a janitor round or so"
+        time.sleep(0.05)
     assert s.client.get(doc["download"]["url"]).status_code == 404
-    assert s.client.get(job.headers["location"]).status_code == 404
-    assert list(s.service.downloads.directory.iterdir()) == []
 
 
 def test_serve_binds_loopback_unless_allowed(capsys):

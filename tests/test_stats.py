@@ -1,4 +1,4 @@
-"""analyzer.stats against hand-computed values."""
+"""analyzer.latency.stats against hand-computed values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from analyzer.stats import (
+from analyzer.latency.stats import (
     _binomial_half_log_cdf,
     bootstrap_median_ratio_ci,
     mann_whitney_u,

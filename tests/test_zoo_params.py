@@ -1,5 +1,5 @@
 """Parameter counts of the zoo's torch modules (BN running stats not counted) against published figures
-(/work/shared/reference/README.md) or hand counts written as arithmetic.
+(docs/reference-figures.md) or hand counts written as arithmetic.
 
 A k x k conv c_in -> c_out has k·k·c_in·c_out + c_out params (no "+ c_out" when bias-free); a linear
 n_in -> n_out has n_in·n_out + n_out; a BN over c channels has 2·c.

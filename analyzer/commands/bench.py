@@ -12,27 +12,35 @@ import sys
 FORMAT_CHOICES = ("table", "json", "markdown")
 
 
-def add_run_arguments(p: argparse.ArgumentParser, *, default_time: float) -> None:
-    """Options shared by bench, compare and profile."""
-    p.add_argument("--provider", default="auto", metavar="{auto,cuda,cpu}",
+def add_run_arguments(p: argparse.ArgumentParser, *, time_default: str) -> None:
+    """Options shared by bench, compare and profile, with :class:`BenchOptions`' defaults; ``time_default``
+    says what a run without --iters or --time does (the commands differ)."""
+    from analyzer.latency.options import CUDNN_SEARCH_CHOICES, BenchOptions
+    from analyzer.latency.runtime import PROVIDER_CHOICES
+
+    defaults = BenchOptions()
+    warmup = BenchOptions.default_warmup
+    p.add_argument("--provider", default=defaults.provider, metavar="{" + ",".join(PROVIDER_CHOICES) + "}",
                    help="execution provider: cuda fails (exit 2) if the session falls back to CPU; "
-                        "auto takes CUDA when usable and says so loudly when it falls back (default auto)")
+                        "auto takes CUDA when usable and says so loudly when it falls back (default %(default)s)")
     p.add_argument("--batch", type=int, help="bind symbolic batch (leading) dims to N")
     p.add_argument("--dim", action="append", metavar="NAME=N", help="bind a symbolic dim (repeatable)")
     p.add_argument("--inputs", metavar="FILE", help="inputs from .npy (one-input models) or .npz (arrays named after inputs)")
-    p.add_argument("--warmup", type=int, help="untimed warm-up runs, the first run included, so at least 1 (default 10 on CPU, 25 on "
-                                             "CUDA to cover cuDNN's algorithm search); cut short after --time seconds")
+    p.add_argument("--warmup", type=int, help=f"untimed warm-up runs, the first run included, so at least 1 (default "
+                                             f"{warmup['cpu']} on CPU, {warmup['cuda']} on CUDA to cover cuDNN's "
+                                             "algorithm search); cut short after --time seconds")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--iters", type=int, help="timed iterations (exactly N)")
     length.add_argument("--time", type=float, metavar="S",
-                        help="time budget in seconds for the timed loop" + (f" (default {default_time:g})" if default_time else " (default: --iters 20 for profile)"))
-    p.add_argument("--max-iters", type=int, default=10_000, help="cap on iterations under --time (default 10000)")
+                        help=f"time budget in seconds for the timed loop ({time_default})")
+    p.add_argument("--max-iters", type=int, default=defaults.max_iters,
+                   help="cap on iterations under --time (default %(default)s)")
     p.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: onnxruntime's, one per physical core)")
     p.add_argument("--io-binding", action="store_true",
                    help="bind inputs/outputs as OrtValues (always on for CUDA: inputs on the device, synchronised timing)")
-    p.add_argument("--cudnn-conv-algo-search", default="EXHAUSTIVE", choices=("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
-                   help="CUDA provider option (default EXHAUSTIVE)")
-    p.add_argument("--seed", type=int, default=0, help="seed for generated inputs and the run order")
+    p.add_argument("--cudnn-conv-algo-search", default=defaults.cudnn_conv_algo_search, choices=CUDNN_SEARCH_CHOICES,
+                   help="CUDA provider option (default %(default)s)")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="seed for generated inputs and the run order")
     p.add_argument("--verbose", action="store_true", help="let onnxruntime print its own log lines")
 
 
@@ -42,9 +50,9 @@ def add_output_arguments(p: argparse.ArgumentParser, formats: tuple[str, ...] = 
 
 
 def bench_options_from(args: argparse.Namespace):
-    from analyzer.bench import BenchOptions
-    from analyzer.runtime import PROVIDER_CHOICES
     from analyzer.errors import AnalyzerError
+    from analyzer.latency.options import BenchOptions
+    from analyzer.latency.runtime import PROVIDER_CHOICES
     from analyzer.shapes import parse_dim_options
 
     if args.provider not in PROVIDER_CHOICES:
@@ -82,6 +90,8 @@ def emit(text: str, args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from analyzer.latency.options import BenchOptions
+
     p = subparsers.add_parser(
         "bench",
         help="measure a model's latency under onnxruntime (CUDA where usable, else CPU)",
@@ -89,13 +99,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "method), p90, p99, min, std, throughput, session creation time, provider, threads, machine.",
     )
     p.add_argument("model", help="path to an .onnx file")
-    add_run_arguments(p, default_time=3.0)
+    add_run_arguments(p, time_default=f"default {BenchOptions.default_time_budget:g}")
     add_output_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from analyzer.bench import benchmark, render_json, render_markdown, render_table
+    from analyzer.latency.bench import benchmark, render_json, render_markdown, render_table
 
     result = benchmark(args.model, bench_options_from(args))
     warn_fallback(result.fell_back, result.provider)

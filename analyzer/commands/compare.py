@@ -14,12 +14,15 @@ from analyzer.commands.bench import (
     warn_fallback,
 )
 
-EPILOG = """\
+
+def _epilog(default_time_budget: float) -> str:
+    """The help's closing text: how compare measures, decides and gates."""
+    return f"""\
 Measurement: A and B alternate in rounds, in random order (seeded by --seed), each running a block
 of about 2 ms of iterations per round; the statistical unit is a block's median latency.
 Statistics: ratio = median(B's block medians) / median(A's block medians); ci = 95% percentile
 bootstrap CI of that ratio; p = two-sided Mann-Whitney U on the block medians (normal
-approximation, tie-corrected). --time S is the budget for the interleaved rounds (default 10 s).
+approximation, tie-corrected). --time S is the budget for the interleaved rounds (default {default_time_budget:g} s).
 
 Verdict: "slower" when p < --alpha, the CI lies wholly above 1 and ratio > 1 + --min-effect;
 "faster" when p < --alpha, the CI lies wholly below 1 and ratio < 1 - --min-effect;
@@ -41,43 +44,39 @@ X and Y are written as percentages (5%) or fractions (0.05).
 """
 
 
-def parse_fraction(text: str) -> float:
-    """'5%' -> 0.05, '0.05' -> 0.05; a bare number of 1 or more is refused as ambiguous."""
-    text = text.strip()
+def fraction_argument(text: str) -> float:
+    """argparse's type for X and Y: :func:`analyzer.latency.options.parse_fraction`, its errors argparse's."""
+    from analyzer.latency.options import parse_fraction
+
     try:
-        if text.endswith("%"):
-            value = float(text[:-1]) / 100.0
-        else:
-            value = float(text)
-            if value >= 1:
-                raise argparse.ArgumentTypeError(f"{text!r} is ambiguous: write {text}% for a percentage")
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage such as 5% or a fraction such as 0.05") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+        return parse_fraction(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from analyzer.latency.options import CompareOptions
+
+    defaults = CompareOptions()
     p = subparsers.add_parser(
         "compare",
         help="A/B latency of two models (interleaved), verdict and CI gates; also output agreement and MAC deltas",
         description="Run A (before) and B (after) interleaved in random order, compare medians, check the "
                     "outputs agree and show the analyzer's MAC/param/memory deltas beside the latency delta.",
-        epilog=EPILOG,
+        epilog=_epilog(defaults.default_time_budget),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model_a", metavar="before.onnx")
     p.add_argument("model_b", metavar="after.onnx")
-    add_run_arguments(p, default_time=10.0)
-    p.add_argument("--rounds", type=int, default=20, help="rounds of A/B in random order (default 20)")
-    p.add_argument("--fail-if-slower", type=parse_fraction, metavar="X", help="gate: see below")
-    p.add_argument("--require-faster", type=parse_fraction, metavar="Y", help="gate: see below")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--min-effect", type=parse_fraction, default=0.02,
-                   help="smallest ratio change called a difference (default 2%%)")
-    p.add_argument("--output-tolerance", type=float, default=1e-4,
-                   help="largest relative L2 error for outputs to match (default 1e-4)")
+    add_run_arguments(p, time_default=f"default {defaults.default_time_budget:g}")
+    p.add_argument("--rounds", type=int, default=defaults.rounds, help="rounds of A/B in random order (default %(default)s)")
+    p.add_argument("--fail-if-slower", type=fraction_argument, metavar="X", help="gate: see below")
+    p.add_argument("--require-faster", type=fraction_argument, metavar="Y", help="gate: see below")
+    p.add_argument("--alpha", type=float, default=defaults.alpha, help="significance level (default %(default)s)")
+    p.add_argument("--min-effect", type=fraction_argument, default=defaults.min_effect,
+                   help=f"smallest ratio change called a difference (default {100 * defaults.min_effect:g}%%)")
+    p.add_argument("--output-tolerance", type=float, default=defaults.output_tolerance,
+                   help="largest relative L2 error for outputs to match (default %(default)g)")
     p.add_argument("--allow-output-mismatch", action="store_true", help="report differing outputs but do not fail")
     p.add_argument("--no-check-outputs", action="store_true", help="skip the output comparison")
     p.add_argument("--no-analyze", action="store_true", help="skip the analyzer's MAC/param/memory deltas")
@@ -86,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analyzer.compare import CompareOptions, compare, render_json, render_markdown, render_table
+    from analyzer.latency.compare import compare, render_json, render_markdown, render_table
+    from analyzer.latency.options import CompareOptions
 
     options = CompareOptions(
         bench=bench_options_from(args),

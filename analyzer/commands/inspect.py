@@ -38,7 +38,7 @@ def analyze(args: argparse.Namespace) -> Any:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "inspect",
-        help="annotate every node with shapes, params, MACs, FLOPs, memory and receptive field",
+        help="report shapes, params, MACs, FLOPs, memory and receptive field of every node",
         description="Analyze an ONNX model without loading its weight bytes.",
     )
     p.add_argument("model", help="path to an .onnx file")

@@ -41,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output .onnx file (written atomically; not the input)")
     p.add_argument("--pass", dest="passes", action="append", required=True, metavar="NAME[:KEY=VALUE,...]",
                    help="a pass to run (repeatable, in order)")
-    p.add_argument("--samples", type=int, default=2, help="random inputs for the numerical check (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first random input (default 0)")
+    # no defaults here: passes.VerifyOptions holds them
+    p.add_argument("--samples", type=int, help="random inputs for the numerical check (default 2)")
+    p.add_argument("--seed", type=int, help="seed of the first random input (default 0)")
     p.add_argument("--inputs", help="use these inputs (.npy for one input, .npz by input name) instead")
     p.add_argument("--format", "-f", choices=("table", "json", "html"), default="table",
                    help="the summary: table, json, or html (one offline page: both graphs, totals delta, every "
@@ -66,33 +67,28 @@ def _progress(quiet: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from analyzer.model_files import check_output, check_paths, load, save
-    from passes import PassFailed, Sequential, VerifyOptions
-    from passes.options import parse_pass
+    from passes import PassFailed, VerifyOptions, optimize
 
     source, target = Path(args.model), Path(args.output)
-    check_paths(source, target)
     _check_report_path(args.report, source, target)
-    if args.inputs and not Path(args.inputs).is_file():
-        raise AnalyzerError(f"--inputs file {args.inputs} does not exist")
-    verify = VerifyOptions(samples=args.samples, seed=args.seed, inputs=args.inputs)
-    pipeline = [parse_pass(spec, verify=verify, progress=_progress(args.quiet)) for spec in args.passes]
-    model, input_files = load(source)
-    check_output(target, input_files)
+    given = {"samples": args.samples, "seed": args.seed, "inputs": args.inputs}
+    verify = VerifyOptions(**{k: v for k, v in given.items() if v is not None})
     render = _renderer(args.format)
     try:
-        result = Sequential(*pipeline)(model)
+        result = optimize(source, args.passes, verify=verify, output=target, progress=_progress(args.quiet))
     except PassFailed as e:
-        if not args.quiet and sys.stderr.isatty():
-            print(file=sys.stderr)
-        _emit(render(e.completed + [e.result], source=source, target=None, failure=str(e)), args)
+        _end_progress_line(args.quiet)
+        _emit(render(e.run), args)
         print(f"analyzer optimize: {e}; no output written", file=sys.stderr)
         return e.exit_code
-    if not args.quiet and sys.stderr.isatty():
-        print(file=sys.stderr)
-    save(result.model, target)
-    _emit(render(result.steps, source=source, target=target, comparison=result.comparison), args)
+    _end_progress_line(args.quiet)
+    _emit(render(result), args)
     return 0
+
+
+def _end_progress_line(quiet: bool) -> None:
+    if not quiet and sys.stderr.isatty():
+        print(file=sys.stderr)  # the progress line ends in a carriage return on a terminal
 
 
 def _renderer(fmt: str):

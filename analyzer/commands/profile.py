@@ -7,7 +7,15 @@ import argparse
 from analyzer.commands.bench import add_output_arguments, add_run_arguments, bench_options_from, emit, warn_fallback
 
 
+SORT_HELP = {"rate": "slowest per MAC first", "time": "longest first", "efficiency": "lowest first"}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from analyzer.latency.options import SORT_CHOICES, ProfileOptions
+    from analyzer.latency.runtime import OPTIMIZATION_LEVELS
+
+    defaults = ProfileOptions()
+    sorts = "; ".join(f"{key}: {SORT_HELP[key]}" + (" (default)" if key == defaults.sort else "") for key in SORT_CHOICES)
     p = subparsers.add_parser(
         "profile",
         help="per-node time from onnxruntime's profiler with achieved GMAC/s, GB/s and roofline efficiency",
@@ -19,21 +27,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "machine with the same provider (fp32 MatMul 1024^3, Add over 128 MiB).",
     )
     p.add_argument("model", help="path to an .onnx file")
-    add_run_arguments(p, default_time=0)
-    p.add_argument("--optimization", choices=("disabled", "basic", "extended", "all"), default="all",
-                   help="onnxruntime graph optimization level (default all, as bench runs; 'basic' keeps original "
-                        "node names for a one-to-one join)")
+    add_run_arguments(p, time_default=f"default: --iters {defaults.default_iters} for profile")
+    p.add_argument("--optimization", choices=tuple(OPTIMIZATION_LEVELS), default=defaults.optimization,
+                   help="onnxruntime graph optimization level (default %(default)s, as bench runs; 'basic' keeps "
+                        "original node names for a one-to-one join)")
     p.add_argument("--peak-gflops", type=float, help="peak FLOP/s in GFLOP/s for the roofline (default: measured)")
     p.add_argument("--bandwidth", type=float, metavar="GB/S", help="memory bandwidth in GB/s (default: measured)")
-    p.add_argument("--sort", choices=("rate", "time", "efficiency"), default="rate",
-                   help="rate: slowest per MAC first (default); time: longest first; efficiency: lowest first")
+    p.add_argument("--sort", choices=SORT_CHOICES, default=defaults.sort, help=sorts)
     p.add_argument("--top", type=int, help="show only the first N kernels")
     add_output_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from analyzer.profile import ProfileOptions, profile, render_json, render_markdown, render_table
+    from analyzer.latency.options import ProfileOptions
+    from analyzer.latency.profile import profile, render_json, render_markdown, render_table
 
     options = ProfileOptions(
         bench=bench_options_from(args),

@@ -4,10 +4,11 @@ The page holds the model summary; the graph as a layered diagram (laid out here 
 :mod:`analyzer.layout`) coloured by a chosen metric, with hover, a details panel, zoom and pan; charts
 (MACs and params per layer, memory liveness with the peak, receptive-field growth); and a sortable,
 filterable node table. The report itself is embedded as JSON in ``<script type="application/json"
-id="analyzer-data">`` (``{"kind", "title", "views": [{"label", "report", "layout"}]}``), and the
-script and style in ``analyzer/render/assets/`` are inlined, so the file is all there is.
+id="analyzer-data">`` (``{"kind", "title", "panels": [{"label", "report", "layout"}]}``: one panel per
+model drawn, its graph, charts and table), and the script and style in ``analyzer/render/assets/`` are
+inlined, so the file is all there is.
 
-:func:`page`, :func:`view_data` and :func:`summary_html` are shared with the before/after page
+:func:`page`, :func:`panel_data` and :func:`summary_html` are shared with the before/after page
 (:mod:`analyzer.render.html_compare`).
 """
 
@@ -45,8 +46,8 @@ def embedded_json(data: Any) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def view_data(label: str, report: Any) -> dict[str, Any]:
-    """One graph's worth of page data: the report as in ``--format json`` and its layout."""
+def panel_data(label: str, report: Any) -> dict[str, Any]:
+    """One panel's page data (one model drawn): the report as in ``--format json`` and its layout."""
     return {"label": label, "report": report.to_dict(), "layout": layout(report).to_dict()}
 
 
@@ -132,9 +133,9 @@ def render(report: Any, **_: object) -> str:
     body = (
         f'<header class="page"><h1>{esc(name)}</h1>{complete_badge(report)}</header><main>'
         f'<section id="summary">{summary_html(report)}</section>'
-        f'<section id="graph"><h2>Graph</h2>{metric_toolbar()}<div class="graph-host" data-view="0"></div></section>'
-        '<section id="charts"><h2>Charts</h2><div class="charts-host" data-view="0"></div></section>'
-        '<section id="nodes"><h2>Nodes</h2><div class="table-host" data-view="0"></div></section></main>'
+        f'<section id="graph"><h2>Graph</h2>{metric_toolbar()}<div class="graph-host" data-panel="0"></div></section>'
+        '<section id="charts"><h2>Charts</h2><div class="charts-host" data-panel="0"></div></section>'
+        '<section id="nodes"><h2>Nodes</h2><div class="table-host" data-panel="0"></div></section></main>'
     )
-    data = {"kind": "report", "title": name, "views": [view_data(name, report)]}
+    data = {"kind": "report", "title": name, "panels": [panel_data(name, report)]}
     return page(f"{name} — analysis", body, data)

@@ -12,13 +12,13 @@ formats and draws.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from analyzer import units
-from analyzer.render.html import complete_badge, esc, kv_table, metric_toolbar, page, view_data
+from analyzer.render.html import complete_badge, esc, kv_table, metric_toolbar, page, panel_data
+from analyzer.render.verification_lines import comparison_line, verification_line
 
 TOTAL_ROWS = (
     ("params", "params", units.count),
@@ -50,15 +50,15 @@ def totals_delta_html(before: Any, after: Any) -> str:
 
 
 def graphs_section(labels: list[str]) -> str:
-    hosts = "".join(f'<div class="graph-host" data-view="{i}"><h3>{esc(label)}</h3></div>' for i, label in enumerate(labels))
+    hosts = "".join(f'<div class="graph-host" data-panel="{i}"><h3>{esc(label)}</h3></div>' for i, label in enumerate(labels))
     return f'<section id="graph"><h2>Graphs</h2>{metric_toolbar()}<div class="graphs">{hosts}</div></section>'
 
 
-def _before_after_page(title: str, badge: str, sections: str, views: list[dict[str, Any]], kind: str,
+def _before_after_page(title: str, badge: str, sections: str, panels: list[dict[str, Any]], kind: str,
                        latency: dict[str, Any] | None = None) -> str:
     body = (f'<header class="page"><h1>{esc(title)}</h1>{badge}</header><main>{sections}'
-            f'{graphs_section([v["label"] for v in views]) if views else ""}</main>')
-    return page(title, body, {"kind": kind, "title": title, "views": views, "latency": latency})
+            f'{graphs_section([p["label"] for p in panels]) if panels else ""}</main>')
+    return page(title, body, {"kind": kind, "title": title, "panels": panels, "latency": latency})
 
 
 # ---- optimize ----
@@ -70,19 +70,18 @@ def _change(before: int | None, after: int | None) -> str:
     return f"{before:,} → {after:,}"
 
 
-def _records_table(step: Any) -> str:
+def _records_table(step: dict[str, Any]) -> str:
     rows = []
-    for r in step.records:
-        if r.rewritten:
-            error = "" if r.weight_error is None else f"{r.weight_error:.3g}"
-            if not r.weight_preserving:
+    for r in step["records"]:
+        error = ""
+        if r["rewritten"]:
+            error = "" if r["weight_error"] is None else f"{r['weight_error']:.3g}"
+            if not r["weight_preserving"]:
                 error = "re-initialised"
-        else:
-            error = ""
         rows.append(
-            f'<tr><td>{esc(r.node)}</td><td>{esc(r.op_type)}</td><td>{"rewritten" if r.rewritten else "skipped"}</td>'
-            f'<td>{esc(r.detail)}</td><td class="num">{_change(r.old_params, r.new_params)}</td>'
-            f'<td class="num">{_change(r.old_macs, r.new_macs)}</td><td class="num">{esc(error)}</td></tr>'
+            f'<tr><td>{esc(r["node"])}</td><td>{esc(r["op_type"])}</td><td>{"rewritten" if r["rewritten"] else "skipped"}</td>'
+            f'<td>{esc(r["detail"])}</td><td class="num">{_change(r["old_params"], r["new_params"])}</td>'
+            f'<td class="num">{_change(r["old_macs"], r["new_macs"])}</td><td class="num">{esc(error)}</td></tr>'
         )
     if not rows:
         return '<p class="hint">no candidate nodes</p>'
@@ -90,42 +89,43 @@ def _records_table(step: Any) -> str:
             '<th class="num">MACs</th><th class="num">weight error</th></tr>' + "".join(rows) + "</table>")
 
 
-def passes_html(steps: list[Any]) -> str:
-    from passes.report import _verification_line
-
+def passes_html(steps: list[dict[str, Any]]) -> str:
+    """Every pass's records and verification, from the ``passes`` list of the ``analyzer.optimize/1`` document."""
     parts = []
     for step in steps:
+        changed = sum(r["rewritten"] for r in step["records"])
+        verification = verification_line(step["verification"], step["modified"])
         parts.append(
-            f'<div class="pass" data-pass="{esc(step.pass_name)}"><h3>{esc(step.pass_name)}: {len(step.rewritten)} rewritten, '
-            f'{len(step.skipped)} skipped</h3><p>verification: {esc(_verification_line(step))}</p>{_records_table(step)}</div>'
+            f'<div class="pass" data-pass="{esc(step["pass"])}"><h3>{esc(step["pass"])}: {changed} rewritten, '
+            f'{len(step["records"]) - changed} skipped</h3><p>verification: {esc(verification)}</p>{_records_table(step)}</div>'
         )
     return "".join(parts)
 
 
-def render_optimize(steps: list[Any], *, source: Path, target: Path | None, comparison: Any = None,
-                    failure: str | None = None) -> str:
-    """The page for a run of passes: same arguments as :func:`passes.report.render_table`."""
-    from passes.report import _comparison_line
-
+def render_optimize(run: Any) -> str:
+    """The page for an optimize run, a :class:`passes.OptimizeResult`: the records from its ``to_dict()``
+    (the ``analyzer.optimize/1`` document), the graphs and totals from its first and last steps' reports."""
+    doc = run.to_dict()
+    steps = run.steps
     before = steps[0].report_before if steps else None
-    after = steps[-1].report_after if steps else None
-    written = failure is None and target is not None
-    views = []
+    after = steps[-1].report_after if steps else None  # on failure: the rejected rewrite's
+    source, target, written, failure = doc["input"], doc["output"], doc["written"], doc["failure"]
+    panels = []
     if before is not None:
-        views.append(view_data(f"before: {source}", before))
+        panels.append(panel_data(f"before: {source}", before))
     if after is not None and after is not before:
-        views.append(view_data(f"after: {target}" if written else "rejected rewrite (not written)", after))
+        panels.append(panel_data(f"after: {target}" if written else "rejected rewrite (not written)", after))
     sections = []
     if failure:
         sections.append(f'<p class="failure" id="failure">FAILED: {esc(failure)}; no output written</p>')
     if before is not None and after is not None:
         sections.append(f'<section id="totals"><h2>Totals</h2>{totals_delta_html(before, after)}</section>')
-    if comparison is not None:
-        sections.append(f'<p id="comparison">output vs input model: {esc(_comparison_line(comparison))}</p>')
-    sections.append(f'<section id="passes"><h2>Passes</h2>{passes_html(steps) or "<p class=hint>none ran</p>"}</section>')
+    if doc["comparison"] is not None:
+        sections.append(f'<p id="comparison">output vs input model: {esc(comparison_line(doc["comparison"]))}</p>')
+    sections.append(f'<section id="passes"><h2>Passes</h2>{passes_html(doc["passes"]) or "<p class=hint>none ran</p>"}</section>')
     badge = ('<span class="badge ok">written</span>' if written else '<span class="badge bad">not written</span>')
     title = f"{source} → {target if written else '(not written)'}"
-    return _before_after_page(title, badge, "".join(sections), views, "optimize")
+    return _before_after_page(title, badge, "".join(sections), panels, "optimize")
 
 
 # ---- compare ----
@@ -155,14 +155,14 @@ def latency_side(label: str, result: Any, block_medians: list[float]) -> dict[st
 
 
 def render_compare(result: Any, report_a: Any = None, report_b: Any = None, *, note: str | None = None) -> str:
-    """The page for ``analyzer compare``: ``result`` is a :class:`analyzer.compare.CompareResult`; the
+    """The page for ``analyzer compare``: ``result`` is a :class:`analyzer.latency.compare.CompareResult`; the
     reports (from :func:`analyzer.pipeline.inspect` on each model) give the graphs and the totals delta."""
-    from analyzer.compare import _summary_rows
+    from analyzer.latency.compare import summary_rows
 
     verdict_class = {"faster": "ok", "slower": "bad"}.get(result.verdict, "neutral")
     badge = (f'<span class="badge {verdict_class}" data-field="verdict">{esc(result.verdict)}</span> '
              f'<span class="badge {"ok" if result.passed else "bad"}" data-field="gates">gates {"passed" if result.passed else "FAILED"}</span>')
-    sections = [f'<section id="latency"><h2>Latency</h2><div class="cards"><div>{kv_table(_summary_rows(result))}</div></div>'
+    sections = [f'<section id="latency"><h2>Latency</h2><div class="cards"><div>{kv_table(summary_rows(result))}</div></div>'
                 '<div class="latency-host"></div></section>']
     notes = list(result.notes) + ([note] if note else [])
     if notes:
@@ -170,12 +170,12 @@ def render_compare(result: Any, report_a: Any = None, report_b: Any = None, *, n
     if report_a is not None and report_b is not None:
         sections.append(f'<section id="totals"><h2>Analyzer totals (B against A)</h2>{totals_delta_html(report_a, report_b)}'
                         f'<p>A {complete_badge(report_a)} B {complete_badge(report_b)}</p></section>')
-    views = []
+    panels = []
     if report_a is not None and report_b is not None:
-        views = [view_data(f"A: {result.model_a}", report_a), view_data(f"B: {result.model_b}", report_b)]
+        panels = [panel_data(f"A: {result.model_a}", report_a), panel_data(f"B: {result.model_b}", report_b)]
     latency = {
         "a": latency_side(f"A {result.model_a}", result.a, result.block_medians_a),
         "b": latency_side(f"B {result.model_b}", result.b, result.block_medians_b),
     }
     title = f"{result.model_b} vs {result.model_a}"
-    return _before_after_page(title, badge, "".join(sections), views, "compare", latency)
+    return _before_after_page(title, badge, "".join(sections), panels, "compare", latency)

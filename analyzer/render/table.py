@@ -1,4 +1,4 @@
-"""The terminal view: a rich table per node, totals, per-op summary, top-10s, conv-vs-FC share."""
+"""The terminal report: a rich table per node, totals, per-op summary, top-10s, conv-vs-FC share."""
 
 from __future__ import annotations
 
@@ -10,16 +10,34 @@ from analyzer.summary import TOP_METRICS, category_shares, headline, top_nodes
 
 def render(report, *, max_rows: int = 0, color: bool = False, width: int | None = None, **_: object) -> str:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(file=io.StringIO(), force_terminal=color, color_system="auto" if color else None,
                       width=width or 160, record=False)
+    for table in (_summary(report), _nodes(report, max_rows), _by_op_type(report),
+                  *(_top(report, metric) for metric in TOP_METRICS), _category_shares(report)):
+        console.print(table)
+    if report.unsupported_ops:
+        console.print("[bold]Unsupported ops[/bold] (no counting rule, counted as 0, marked * above):")
+        for u in report.unsupported_ops:
+            console.print(f"  {u.op_type} ({u.domain or 'ai.onnx'}): {u.count} node(s)")
+    for w in report.warnings:
+        console.print(f"warning: {w}", markup=False, highlight=False)
+    return console.file.getvalue()
+
+
+def _summary(report):
+    from rich.table import Table
+
     summary = Table(show_header=False, box=None, pad_edge=False)
     summary.add_column(style="bold")
     summary.add_column()
     for key, value in headline(report):
         summary.add_row(key, value)
-    console.print(summary)
+    return summary
+
+
+def _nodes(report, max_rows: int):
+    from rich.table import Table
 
     nodes = Table(title="Nodes (execution order)", title_justify="left", header_style="bold")
     for col, justify in (("#", "right"), ("name", "left"), ("op", "left"), ("output", "left"), ("params", "right"),
@@ -39,37 +57,40 @@ def render(report, *, max_rows: int = 0, color: bool = False, width: int | None 
                   f"peak {units.nbytes(t.peak_memory_bytes)}", "")
     if len(shown) < len(report.nodes):
         nodes.caption = f"{len(report.nodes) - len(shown)} more nodes not shown (--max-rows)"
-    console.print(nodes)
+    return nodes
+
+
+def _by_op_type(report):
+    from rich.table import Table
 
     ops = Table(title="By op type", title_justify="left", header_style="bold")
     for col in ("op", "count", "params", "MACs", "FLOPs"):
         ops.add_column(col, justify="left" if col == "op" else "right")
     for op, s in report.by_op_type.items():
         ops.add_row(op, str(s.count), f"{s.params:,}", f"{s.macs:,}", f"{s.flops:,}")
-    console.print(ops)
+    return ops
 
-    for metric in TOP_METRICS:
-        top = Table(title=f"Top 10 by {metric}", title_justify="left", header_style="bold")
-        for col in ("name", "op", metric, "share"):
-            top.add_column(col, justify="right" if col in (metric, "share") else "left")
-        total = sum(getattr(n, metric) for n in report.nodes) or 1
-        for n in top_nodes(report, metric):
-            value = getattr(n, metric)
-            top.add_row(n.name, n.op_type, units.nbytes(value) if metric.endswith("bytes") else f"{value:,}",
-                        units.percent(value / total))
-        console.print(top)
+
+def _top(report, metric: str):
+    from rich.table import Table
+
+    top = Table(title=f"Top 10 by {metric}", title_justify="left", header_style="bold")
+    for col in ("name", "op", metric, "share"):
+        top.add_column(col, justify="right" if col in (metric, "share") else "left")
+    total = sum(getattr(n, metric) for n in report.nodes) or 1
+    for n in top_nodes(report, metric):
+        value = getattr(n, metric)
+        top.add_row(n.name, n.op_type, units.nbytes(value) if metric.endswith("bytes") else f"{value:,}",
+                    units.percent(value / total))
+    return top
+
+
+def _category_shares(report):
+    from rich.table import Table
 
     share = Table(title="Conv vs fully connected", title_justify="left", header_style="bold")
     for col in ("layers", "params", "share", "MACs", "share"):
         share.add_column(col, justify="left" if col == "layers" else "right")
     for s in category_shares(report):
         share.add_row(s.category, f"{s.params:,}", units.percent(s.params_share), f"{s.macs:,}", units.percent(s.macs_share))
-    console.print(share)
-
-    if report.unsupported_ops:
-        console.print("[bold]Unsupported ops[/bold] (no counting rule, counted as 0, marked * above):")
-        for u in report.unsupported_ops:
-            console.print(f"  {u.op_type} ({u.domain or 'ai.onnx'}): {u.count} node(s)")
-    for w in report.warnings:
-        console.print(f"warning: {w}", markup=False, highlight=False)
-    return console.file.getvalue()
+    return share

@@ -12,6 +12,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +27,16 @@ class Stored:
     path: Path
     filename: str  # what the client's browser saves it as
     size: int
-    expires: float  # time.time()
+    expires: float  # on the store's clock: time.time() unless told otherwise
 
 
 class Downloads:
-    def __init__(self, directory: Path, retention_s: float, max_bytes: int) -> None:
+    def __init__(self, directory: Path, retention_s: float, max_bytes: int, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.directory = directory
         self.retention_s = retention_s
         self.max_bytes = max_bytes
+        self.clock = clock  # the wall clock that retention is measured by
         self.items: dict[str, Stored] = {}  # oldest first
         self.lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
@@ -48,7 +51,7 @@ class Downloads:
                                f"downloads ({nbytes(self.max_bytes)}); it cannot be kept for download")
         token = secrets.token_urlsafe(24)  # 32 characters, 192 bits
         target = self.directory / f"{token}.onnx"
-        stored = Stored(target, filename, size, time.time() + self.retention_s)
+        stored = Stored(target, filename, size, self.clock() + self.retention_s)
         with self.lock:  # reserve the room before moving the file in
             used = sum(s.size for s in self.items.values())
             evicted = []
@@ -72,12 +75,12 @@ class Downloads:
             return None
         with self.lock:
             stored = self.items.get(token)
-        if stored is None or stored.expires < time.time() or not stored.path.is_file():
+        if stored is None or stored.expires < self.clock() or not stored.path.is_file():
             return None
         return stored
 
     def purge(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self.lock:
             expired = [t for t, s in self.items.items() if s.expires < now]
             gone = [self.items.pop(t) for t in expired]

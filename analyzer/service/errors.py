@@ -3,11 +3,19 @@
 Every error response, from our routes and from FastAPI/Starlette alike (404, 405, ...), has the body
 ``{"error": {"status": 4xx or 5xx, "code": "...", "message": "..."}}``; ``code`` is a stable word a
 client can branch on, ``message`` one line a person can act on.
+
+The library names a bad value by its Python parameter (:class:`~analyzer.errors.OptionError`); the
+service words it as the request field a client sets (:data:`FIELDS`, :func:`error_message`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from analyzer.errors import AnalyzerError, OptionError  # no onnx: the worker reads this before the upload check
+
+# the request field of each Python API parameter whose name differs; any other parameter is its own field
+FIELDS = {"dims": "dim", "input_shapes": "input_shape", "time_budget": "time", "passes": "pass"}
 
 
 class ServiceError(Exception):
@@ -22,3 +30,8 @@ class ServiceError(Exception):
 
 def error_body(status: int, code: str, message: str) -> dict[str, Any]:
     return {"error": {"status": status, "code": code, "message": message}}
+
+
+def error_message(error: AnalyzerError) -> str:
+    """A library error's message in the service's words: a named parameter is spelled as its request field."""
+    return error.worded(FIELDS) if isinstance(error, OptionError) else str(error)

@@ -3,7 +3,8 @@
 A job is ``queued`` (with its position: 1 is next), then ``running`` (with the worker's progress),
 then ``succeeded`` (with its result) or ``failed`` (with the error: a rejected model, a limit, a
 worker that died) or ``cancelled``. Its uploads are deleted as soon as it ends; the finished job is
-kept for ``retention_s`` and then forgotten (404).
+kept for ``retention_s`` and then forgotten (404). The queue's ``clock`` (``time.time`` unless told
+otherwise) stamps a job's times and measures its retention.
 
 At most ``max_queued`` jobs wait while one runs (an idle server always takes one): a submit past that
 is a 429. A job's fields change under the queue's lock, its status last, and :meth:`JobQueue.describe`
@@ -45,7 +46,7 @@ class Job:
     task: dict[str, Any]
     id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     status: str = "queued"
-    created: float = field(default_factory=time.time)
+    created: float = field(default_factory=time.time)  # the queue stamps it again, on its clock, at submit
     started: float | None = None
     finished: float | None = None
     result: Any = None
@@ -69,10 +70,12 @@ def loads_finite(text: str) -> Any:
 
 
 class JobQueue:
-    def __init__(self, run: Callable[[Job], Outcome], *, max_queued: int, retention_s: float) -> None:
+    def __init__(self, run: Callable[[Job], Outcome], *, max_queued: int, retention_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
         self.run = run
         self.max_queued = max_queued
         self.retention_s = retention_s
+        self.clock = clock
         self.jobs: dict[str, Job] = {}
         self.queue: collections.deque[Job] = collections.deque()
         self.running: Job | None = None
@@ -125,6 +128,7 @@ class JobQueue:
                 raise ServiceError(503, "shutting_down", "the server is shutting down")
             error = self._full()
             if error is None:
+                job.created = self.clock()
                 self.jobs[job.id] = job
                 self.queue.append(job)
                 self.cond.notify_all()
@@ -181,7 +185,7 @@ class JobQueue:
         }
 
     def purge(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self.cond:
             for job_id in [j.id for j in self.jobs.values() if j.finished is not None and j.finished + self.retention_s < now]:
                 del self.jobs[job_id]
@@ -199,7 +203,7 @@ class JobQueue:
             progress["phase"] = status
             job.final_progress = progress
         job.result, job.error = result, error
-        job.finished = time.time()
+        job.finished = self.clock()
         job.status = status
 
     def _loop(self) -> None:
@@ -210,7 +214,7 @@ class JobQueue:
                 if self.stopping:
                     return
                 job = self.queue.popleft()
-                job.started = time.time()
+                job.started = self.clock()
                 job.status = "running"
                 self.running = job
             try:

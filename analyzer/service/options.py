@@ -15,12 +15,13 @@ from typing import Any
 
 from analyzer.errors import AnalyzerError
 from analyzer.memory import OPTIMIZER_STATE_BUFFERS  # no onnx: cheap to import
-from analyzer.runtime import PROVIDER_CHOICES  # onnxruntime is imported lazily there
-from analyzer.service.errors import ServiceError
+from analyzer.latency.runtime import PROVIDER_CHOICES  # onnxruntime is imported lazily there
+from analyzer.service.errors import ServiceError, error_message
 from analyzer.service.settings import Settings
 
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
+NUMBER_WORDS = {"int": "an integer", "float": "a number"}
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,16 @@ def _parse(option: Option, text: str) -> Any:
                 raise ServiceError(400, "bad_option", f"option {option.name!r} must be true or false, got {text!r}")
             return text.lower() in TRUE
         elif option.kind == "fraction":
-            from analyzer.commands.compare import parse_fraction
+            from analyzer.latency.options import parse_fraction
 
             return parse_fraction(text)
         else:
             value = text
-    except ValueError:
-        kind = {"int": "an integer", "float": "a number"}[option.kind]
-        raise ServiceError(400, "bad_option", f"option {option.name!r} must be {kind}, got {text!r}") from None
-    except Exception as e:  # argparse.ArgumentTypeError from parse_fraction
-        raise ServiceError(400, "bad_option", f"option {option.name!r}: {e}") from None
+    except ValueError as e:
+        if option.kind in NUMBER_WORDS:
+            raise ServiceError(400, "bad_option",
+                               f"option {option.name!r} must be {NUMBER_WORDS[option.kind]}, got {text!r}") from e
+        raise ServiceError(400, "bad_option", f"option {option.name!r}: {e}") from e  # parse_fraction says what is wrong
     if option.choices and value not in option.choices:
         raise ServiceError(400, "bad_option",
                            f"option {option.name!r} must be one of {', '.join(option.choices)}, got {text!r}")
@@ -107,10 +108,11 @@ def collect(specs: list[Option], query: list[tuple[str, str]], form: dict[str, l
 
 
 def _api(call, *args, **kwargs):
+    """``call``, with a library error turned into a 400 that names the request field."""
     try:
         return call(*args, **kwargs)
     except AnalyzerError as e:
-        raise ServiceError(400, "bad_option", str(e).replace("--", "")) from None
+        raise ServiceError(400, "bad_option", error_message(e)) from e
 
 
 # ---- inspect ----
@@ -172,32 +174,36 @@ def optimize_options(values: dict[str, Any]) -> dict[str, Any]:
 # ---- compare ----
 
 def compare_specs(settings: Settings) -> list[Option]:
+    from analyzer.latency.options import CompareOptions  # no numpy: cheap to import
+
+    defaults = CompareOptions()
     return [
         Option("time", "float", f"time budget of the interleaved rounds in seconds (default {settings.default_compare_seconds:g}, "
                                 f"at most {settings.max_compare_seconds:g})"),
         Option("iters", "int", f"timed iterations per model instead of a time budget (at most {settings.max_compare_iters})",
                minimum=1),
-        Option("rounds", "int", "rounds of A/B in random order", 20, minimum=1),
-        Option("seed", "int", "seed of the generated inputs and the run order", 0, minimum=0),
-        Option("provider", "str", "execution provider", "auto", choices=PROVIDER_CHOICES),
+        Option("rounds", "int", "rounds of A/B in random order", defaults.rounds, minimum=1),
+        Option("seed", "int", "seed of the generated inputs and the run order", defaults.bench.seed, minimum=0),
+        Option("provider", "str", "execution provider", defaults.bench.provider, choices=PROVIDER_CHOICES),
         Option("batch", "int", "bind symbolic batch (leading) dims to N", minimum=1),
         Option("dim", "str", "bind a symbolic dim, NAME=N (repeatable)", repeated=True),
         Option("warmup", "int", "untimed warm-up runs", minimum=0),
         Option("threads", "int", "onnxruntime intra-op threads", minimum=1),
-        Option("alpha", "float", "significance level", 0.05),
-        Option("min_effect", "fraction", "smallest ratio change called a difference (5% or 0.05)", "2%"),
+        Option("alpha", "float", "significance level", defaults.alpha),
+        Option("min_effect", "fraction", "smallest ratio change called a difference (5% or 0.05)",
+               f"{100 * defaults.min_effect:g}%"),
         Option("fail_if_slower", "fraction", "gate: fail when significantly slower by more than X"),
         Option("require_faster", "fraction", "gate: fail unless significantly faster by at least Y"),
-        Option("output_tolerance", "float", "largest relative L2 error for outputs to match", 1e-4),
-        Option("check_outputs", "bool", "compare the two models' outputs", True),
-        Option("allow_output_mismatch", "bool", "report differing outputs but do not fail the gate", False),
-        Option("analyze", "bool", "add the analyzer's MAC/param/memory deltas", True),
+        Option("output_tolerance", "float", "largest relative L2 error for outputs to match", defaults.output_tolerance),
+        Option("check_outputs", "bool", "compare the two models' outputs", defaults.check_outputs),
+        Option("allow_output_mismatch", "bool", "report differing outputs but do not fail the gate",
+               defaults.allow_output_mismatch),
+        Option("analyze", "bool", "add the analyzer's MAC/param/memory deltas", defaults.analyze),
     ]
 
 
 def compare_options(values: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    from analyzer.bench import BenchOptions
-    from analyzer.compare import CompareOptions
+    from analyzer.latency.options import BenchOptions, CompareOptions
     from analyzer.shapes import parse_dim_options
 
     if values["time"] is not None and values["iters"] is not None:

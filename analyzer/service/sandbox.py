@@ -95,17 +95,34 @@ def run_task(
 ) -> Outcome:
     """Run ``task`` (see :mod:`analyzer.service.worker`) with its uploads under ``scratch/in``; never raises
     for anything the worker or the model does."""
-    import subprocess
-
     task = {**task, "limits": {"memory_bytes": settings.worker_memory_bytes,
                                "cpu_seconds": settings.worker_cpu_seconds,
                                "file_bytes": settings.worker_file_bytes}}
+    start = time.monotonic()
+    proc = _start_worker(scratch, task)
+    status, usage, ended_by = _wait(proc, start, timeout_s, cancel)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    _kill_group(proc.pid)  # anything the worker left behind in its group
+    cpu_s = usage.ru_utime + usage.ru_stime
+    outcome = _outcome(scratch, task, settings, proc.returncode, ended_by, timeout_s, cancel, cpu_s)
+    outcome.wall_s = time.monotonic() - start
+    outcome.cpu_s = cpu_s
+    if not outcome.ok:
+        tail = _log_tail(scratch)
+        log.info("worker %s (%s) rejected: %s%s", proc.pid, task["kind"], outcome.message,
+                 f"\n{tail}" if tail and outcome.code not in ("not_onnx", "external_data", "empty_upload") else "")
+    return outcome
+
+
+def _start_worker(scratch: Path, task: dict[str, Any]):
+    """Write ``task.json`` and start the worker in a session of its own, its output going to ``worker.log``."""
+    import subprocess
+
     (scratch / "tmp").mkdir(exist_ok=True)
     (scratch / "in").mkdir(exist_ok=True)
     (scratch / "task.json").write_text(json.dumps(task))
-    start = time.monotonic()
     with open(scratch / "worker.log", "wb") as log_file:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-I", "-m", "analyzer.service.worker", str(scratch)],
             cwd=scratch / "in",
             env=worker_environment(scratch),
@@ -115,13 +132,17 @@ def run_task(
             start_new_session=True,
             close_fds=True,
         )
+
+
+def _wait(proc, start: float, timeout_s: float, cancel: Cancel | None):
+    """Wait for the worker, killing its group past ``timeout_s`` or on ``cancel``; its wait status, its
+    resource usage and what ended it early ("timeout", "cancel" or None)."""
     ended_by: str | None = None
-    status, usage = 0, None
     try:
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
-                break
+                return status, usage, ended_by
             if ended_by is None:
                 if time.monotonic() - start > timeout_s:
                     ended_by = "timeout"
@@ -135,17 +156,6 @@ def run_task(
         os.waitpid(proc.pid, 0)
         proc.returncode = -9
         raise
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    _kill_group(proc.pid)  # anything the worker left behind in its group
-    cpu_s = usage.ru_utime + usage.ru_stime
-    outcome = _outcome(scratch, task, settings, proc.returncode, ended_by, timeout_s, cancel, cpu_s)
-    outcome.wall_s = time.monotonic() - start
-    outcome.cpu_s = cpu_s
-    if not outcome.ok:
-        tail = _log_tail(scratch)
-        log.info("worker %s (%s) rejected: %s%s", proc.pid, task["kind"], outcome.message,
-                 f"\n{tail}" if tail and outcome.code not in ("not_onnx", "external_data", "empty_upload") else "")
-    return outcome
 
 
 def _kill_group(pid: int) -> None:

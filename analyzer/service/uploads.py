@@ -179,17 +179,8 @@ async def receive(request, dest: dict[str, Path], settings: Settings, *, raw_fie
     from python_multipart.multipart import parse_options_header
 
     content_type, params = parse_options_header(request.headers.get("content-type"))
-    length_header = request.headers.get("content-length")
-    try:
-        length = int(length_header) if length_header is not None else None
-    except ValueError:
-        raise ServiceError(400, "bad_request", "Content-Length is not a number") from None
     allowed = len(dest) * settings.max_upload_bytes + FORM_OVERHEAD_BYTES
-    if length is not None and length > allowed:
-        if length - allowed <= DRAIN_LIMIT_BYTES:
-            await _drain(request, length)
-        raise too_large(settings, f"the request body ({length} bytes)")
-
+    await _refuse_announced_length(request, allowed, settings)
     if content_type == b"application/octet-stream" and raw_field is not None:
         return await _receive_raw(request, dest, raw_field, settings)
     if content_type != b"multipart/form-data":
@@ -202,6 +193,26 @@ async def receive(request, dest: dict[str, Path], settings: Settings, *, raw_fie
         raise ServiceError(400, "bad_form", "multipart/form-data without a boundary")
     charset = params.get(b"charset", b"utf-8").decode("latin-1")
     receiver = _Receiver(dest, settings, charset if charset.lower() in ("utf-8", "latin-1", "ascii") else "utf-8")
+    await _receive_multipart(request, receiver, boundary, allowed, settings)
+    _check_files(receiver.upload, dest)
+    return receiver.upload
+
+
+async def _refuse_announced_length(request, allowed: int, settings: Settings) -> None:
+    """A Content-Length over ``allowed``: 413 before a byte is stored (the body drained if not too much)."""
+    length_header = request.headers.get("content-length")
+    try:
+        length = int(length_header) if length_header is not None else None
+    except ValueError:
+        raise ServiceError(400, "bad_request", "Content-Length is not a number") from None
+    if length is not None and length > allowed:
+        if length - allowed <= DRAIN_LIMIT_BYTES:
+            await _drain(request, length)
+        raise too_large(settings, f"the request body ({length} bytes)")
+
+
+async def _receive_multipart(request, receiver: _Receiver, boundary: bytes, allowed: int, settings: Settings) -> None:
+    """Feed the body to python-multipart, ``receiver`` writing the parts; any failure as a :class:`ServiceError`."""
     from python_multipart.multipart import MultipartParser
 
     parser = MultipartParser(boundary, {
@@ -242,8 +253,6 @@ async def receive(request, dest: dict[str, Path], settings: Settings, *, raw_fie
         raise ServiceError(400, "bad_form", f"malformed multipart/form-data body ({type(e).__name__}: {e})") from None
     finally:
         receiver.close()
-    _check_files(receiver.upload, dest)
-    return receiver.upload
 
 
 async def _receive_raw(request, dest: dict[str, Path], field_name: str, settings: Settings) -> Upload:

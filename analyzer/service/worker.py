@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -118,41 +117,41 @@ def _body(scratch: Path, text: str, fmt: str) -> dict[str, Any]:
     return {"body": name, "media_type": MEDIA_TYPES[fmt]}
 
 
+OPTIMIZE_STAGES = {"loading": "reading the model (onnx)", "passes": "running passes",
+                   "saving": "writing the optimized model"}
+
+
 def run_optimize(task: dict[str, Any], progress: Progress, scratch: Path) -> dict[str, Any]:
-    from analyzer.model_files import load, save
-    from passes import PassFailed, Sequential, VerifyOptions
-    from passes.options import parse_pass
+    from passes import PassFailed, VerifyOptions, optimize
     from passes.report import render_json
 
     options = task["options"]
-    label = Path(task["labels"]["model"])
+    label = str(Path(task["labels"]["model"]))  # never a server path
     output_name = task["output_name"]
 
     def on_pass(pass_name: str, index: int, total: int, node: str) -> None:
         progress.update(force=False, stage=f"running pass {pass_name} on node {node!r}", phase=pass_name,
                         fraction=(index + 1) / max(total, 1))
 
-    verify = VerifyOptions(samples=int(options.get("samples", 2)), seed=int(options.get("seed", 0)))
-    pipeline = [parse_pass(spec, verify=verify, progress=on_pass) for spec in options["passes"]]
-    progress.update(stage="reading the model (onnx)", phase="loading")
-    model, _ = load(Path(task["inputs"]["model"]))
-    progress.update(stage="running passes", phase="passes")
-    try:
-        result = Sequential(*pipeline)(model)
-    except PassFailed as e:
-        doc = render_json(e.completed + [e.result], source=label, target=None, failure=str(e))
-        raise TaskError(422, "pass_failed", f"{e}; no optimized model was produced", body=doc) from None
-    progress.update(stage="writing the optimized model", phase="saving")
+    def on_stage(stage: str) -> None:
+        progress.update(stage=OPTIMIZE_STAGES[stage], phase=stage)
+
+    verify = VerifyOptions(**{key: int(options[key]) for key in ("samples", "seed") if key in options})
     out_dir = scratch / "out"
     out_dir.mkdir(exist_ok=True)
     target = out_dir / output_name
-    save(result.model, target)
+    try:
+        result = optimize(Path(task["inputs"]["model"]), options["passes"], verify=verify, output=target,
+                          progress=on_pass, on_stage=on_stage)
+    except PassFailed as e:
+        e.run.source = label
+        raise TaskError(422, "pass_failed", f"{e}; no optimized model was produced", body=render_json(e.run)) from None
     if target.with_name(target.name + ".data").exists():
         raise TaskError(422, "output_too_large",
                         "the optimized model is over protobuf's 2 GiB limit (its weights would need an external data file); "
                         "the service serves single-file models only")
-    doc = render_json(result.steps, source=label, target=Path(output_name), comparison=result.comparison)
-    return {**_body(scratch, doc, "json"), "output": output_name}
+    result.source, result.output = label, output_name
+    return {**_body(scratch, render_json(result), "json"), "output": output_name}
 
 
 PHASE_SPAN = {"sessions": (0.0, 0.05), "warm-up": (0.05, 0.1), "measuring": (0.1, 0.9),
@@ -163,8 +162,8 @@ PHASE_STAGE = {"sessions": "creating the onnxruntime sessions", "warm-up": "runn
 
 
 def run_compare(task: dict[str, Any], progress: Progress, scratch: Path) -> dict[str, Any]:
-    from analyzer.bench import BenchOptions
-    from analyzer.compare import CompareOptions, compare, render_json
+    from analyzer.latency.compare import compare, render_json
+    from analyzer.latency.options import BenchOptions, CompareOptions
 
     options = dict(task["options"])
     seed = int(options.pop("seed", 0))
@@ -201,6 +200,7 @@ def run_task(task: dict[str, Any], progress: Progress, scratch: Path) -> dict[st
 
 def _error(task: dict[str, Any], error: BaseException) -> TaskError:
     from analyzer.errors import AnalyzerError, ModelLoadError, StrictModeError
+    from analyzer.service.errors import error_message
 
     limit_mib = int(task["limits"]["memory_bytes"]) >> 20
     if isinstance(error, TaskError):
@@ -213,10 +213,8 @@ def _error(task: dict[str, Any], error: BaseException) -> TaskError:
     if isinstance(error, StrictModeError):
         return TaskError(422, "strict", _first_line(error))
     if isinstance(error, AnalyzerError):
-        # the API's messages name CLI flags (--dim); the service's options are fields (dim)
-        message = re.sub(r"--(dim|input-shape|batch|optimizer|strict|pass|samples|seed|time|iters|rounds|threads|warmup)\b",
-                         lambda m: m.group(1).replace("-", "_"), _first_line(error))
-        return TaskError(400, "bad_request", message)
+        lines = error_message(error).strip().splitlines()  # a bad parameter named as the request field (dim)
+        return TaskError(400, "bad_request", lines[0] if lines else type(error).__name__)
     if isinstance(error, RecursionError):
         return TaskError(400, "not_onnx", "the model is nested too deeply to analyze")
     return TaskError(422, "analysis_failed",

@@ -2,7 +2,8 @@
  *
  * Every number shown comes from the report (or the layout computed in Python); this script only
  * formats, colours and draws. Vanilla JS, no network. Hosts in the page say what to mount:
- *   .graph-host[data-view=i], .charts-host[data-view=i], .table-host[data-view=i], .latency-host
+ *   .graph-host[data-panel=i], .charts-host[data-panel=i], .table-host[data-panel=i] for data.panels[i]
+ *   (one model's report and layout), .latency-host
  * Tests rely on: rect.node[data-node] (one per report node), [data-field=macs] in the details panel,
  * select#metric, g.viewport's transform, tr[data-index] in the node table.
  */
@@ -126,11 +127,11 @@
     return d;
   }
 
-  function createGraph(host, view, hooks) {
-    const nodes = view.report.nodes, lay = view.layout;
+  function createGraph(host, panel, hooks) {
+    const nodes = panel.report.nodes, lay = panel.layout;
     const wrap = div('graph-wrap', host);
     const viewEl = div('graph-view', wrap);
-    const svg = svgEl('svg', { class: 'graph', 'aria-label': 'graph of ' + view.label }, viewEl);
+    const svg = svgEl('svg', { class: 'graph', 'aria-label': 'graph of ' + panel.label }, viewEl);
     const viewport = svgEl('g', { class: 'viewport' }, svg);
     const edges = svgEl('path', { class: 'edges' }, viewport);
     const selectedEdges = svgEl('path', { class: 'edges-selected' }, viewport);
@@ -286,7 +287,7 @@
     svg.addEventListener('mouseout', ev => { if (ev.target.classList && ev.target.classList.contains('node')) tooltip.hidden = true; });
 
     initialView();
-    return { view, nodes, setMetric, select, fit, centerOn, values: name => nodes.map(METRICS[name].value) };
+    return { panel, nodes, setMetric, select, fit, centerOn, values: name => nodes.map(METRICS[name].value) };
   }
 
   // ---------- charts ----------
@@ -404,12 +405,12 @@
     c.svg.addEventListener('click', ev => { const i = at(ev); if (i >= 0) onPick(i); });
   }
 
-  function createCharts(host, view, onPick) {
-    const grid = div('charts', host), nodes = view.report.nodes;
+  function createCharts(host, panel, onPick) {
+    const grid = div('charts', host), nodes = panel.report.nodes;
     barChart(grid, 'MACs per layer', nodes, n => n.macs, count, onPick);
     barChart(grid, 'Parameters per layer', nodes, n => n.params, count, onPick);
-    livenessChart(grid, view.report, onPick);
-    receptiveFieldChart(grid, view.report, onPick);
+    livenessChart(grid, panel.report, onPick);
+    receptiveFieldChart(grid, panel.report, onPick);
   }
 
   // ---------- node table ----------
@@ -429,8 +430,8 @@
     { key: 'receptive_field', label: 'RF', num: true, value: n => rfSize(n.receptive_field), text: n => rfText(n.receptive_field) },
   ];
 
-  function createTable(host, view, onPick) {
-    const nodes = view.report.nodes;
+  function createTable(host, panel, onPick) {
+    const nodes = panel.report.nodes;
     const tools = div('table-tools', host,
       '<input type="search" class="filter" placeholder="filter by name, op or module" aria-label="filter nodes">' +
       '<span class="count"></span><button type="button" class="more">show more</button>');
@@ -520,15 +521,15 @@
 
   // ---------- page ----------
   const graphs = [], tables = [];
-  data.views.forEach((view, v) => {
-    const graphHost = document.querySelector('.graph-host[data-view="' + v + '"]');
-    const graph = graphHost ? createGraph(graphHost, view, { onSelect: i => tables[v] && tables[v].markSelected(i) }) : null;
-    graphs[v] = graph;
+  data.panels.forEach((panel, p) => {
+    const graphHost = document.querySelector('.graph-host[data-panel="' + p + '"]');
+    const graph = graphHost ? createGraph(graphHost, panel, { onSelect: i => tables[p] && tables[p].markSelected(i) }) : null;
+    graphs[p] = graph;
     const pick = i => { if (graph) graph.select(i, true); };
-    const chartsHost = document.querySelector('.charts-host[data-view="' + v + '"]');
-    if (chartsHost) createCharts(chartsHost, view, pick);
-    const tableHost = document.querySelector('.table-host[data-view="' + v + '"]');
-    if (tableHost) tables[v] = createTable(tableHost, view, pick);
+    const chartsHost = document.querySelector('.charts-host[data-panel="' + p + '"]');
+    if (chartsHost) createCharts(chartsHost, panel, pick);
+    const tableHost = document.querySelector('.table-host[data-panel="' + p + '"]');
+    if (tableHost) tables[p] = createTable(tableHost, panel, pick);
   });
 
   const select = document.getElementById('metric'), legend = document.getElementById('legend');

@@ -24,18 +24,20 @@ import json
 import os
 import re
 import tempfile
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analyzer import runtime
-from analyzer.bench import DEFAULT_WARMUP, BenchOptions, IoBoundRun, machine_info
+from analyzer import units
 from analyzer.errors import AnalyzerError
+from analyzer.latency import runtime
+from analyzer.latency.bench import IoBoundRun, Runner, measure, prepare, warm_up
+from analyzer.latency.machine import machine_info
+from analyzer.latency.options import ProfileOptions
 
-SORT_CHOICES = ("rate", "time", "efficiency")
 INSERTED_OPS = {"ReorderInput", "ReorderOutput", "MemcpyToHost", "MemcpyFromHost", "Transpose_nchwc"}
 # ORT trace element type -> bytes
 TRACE_DTYPE_BYTES = {
@@ -43,7 +45,6 @@ TRACE_DTYPE_BYTES = {
     "uint64": 8, "uint32": 4, "uint16": 2, "uint8": 1, "bool": 1,
 }
 ORT_NAME_SUFFIXES = re.compile(r"(_nchwc|_token_\d+|_fused.*|/Fused\w*)$")
-DEFAULT_PROFILE_ITERS = 20
 
 
 @dataclass
@@ -93,7 +94,7 @@ class ProfileResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": "analyzer.profile/1",
+            "schema": "analyzer.latency.profile/1",
             "model": self.model,
             "provider": self.provider,
             "fell_back": self.fell_back,
@@ -168,18 +169,33 @@ class _Graph:
     tensors: set[str]
 
 
-def _graph_of_model(model: Any) -> _Graph:
-    ops, ins, outs, producer, tensors = {}, {}, {}, {}, set()
-    for node in model.graph.node:
-        ops[node.name] = node.op_type
-        ins[node.name] = [t for t in node.input if t]
-        outs[node.name] = [t for t in node.output if t]
-        for t in outs[node.name]:
-            producer[t] = node.name
-        tensors.update(ins[node.name], outs[node.name])
-    tensors.update(v.name for v in model.graph.input)
-    tensors.update(v.name for v in model.graph.output)
+def _graph_from(nodes: Iterable[tuple[str, str, Iterable[str], Iterable[str]]], boundary: Iterable[str] = ()) -> _Graph:
+    """A :class:`_Graph` from (name, op type, input tensors, output tensors); ``boundary``: the graph's own
+    input and output tensors. Empty names (omitted optional inputs) are dropped."""
+    ops, ins, outs, producer, tensors = {}, {}, {}, {}, set(boundary)
+    for name, op_type, inputs, outputs in nodes:
+        ops[name] = op_type
+        ins[name] = [t for t in inputs if t]
+        outs[name] = [t for t in outputs if t]
+        for t in outs[name]:
+            producer[t] = name
+        tensors.update(ins[name], outs[name])
     return _Graph(ops, ins, outs, producer, tensors)
+
+
+def _graph_of_model(model: Any) -> _Graph:
+    """The graph onnxruntime saved after its own optimizations."""
+    graph = model.graph
+    return _graph_from(
+        ((n.name, n.op_type, n.input, n.output) for n in graph.node), [v.name for v in (*graph.input, *graph.output)]
+    )
+
+
+def _graph_of_report(report: Any) -> _Graph:
+    """The original graph, as the analyzer's report lists it."""
+    return _graph_from(
+        (n.name, n.op_type, [t.name for t in n.inputs], [t.name for t in n.outputs]) for n in report.nodes
+    )
 
 
 def match_kernel(kernel: str, op_type: str, original: _Graph, optimized: _Graph | None) -> tuple[str, list[str]]:
@@ -268,24 +284,6 @@ def measure_peaks(provider: str, threads: int | None, matmul_n: int | None = Non
 # ---- the command's work ----
 
 
-@dataclass
-class ProfileOptions:
-    bench: BenchOptions = field(default_factory=BenchOptions)
-    optimization: str = "all"  # onnxruntime graph optimization level, as bench runs it
-    peak_gflops: float | None = None
-    bandwidth_gbs: float | None = None
-    sort: str = "rate"
-    top: int | None = None
-
-    def validate(self) -> None:
-        self.bench.validate()
-        if self.sort not in SORT_CHOICES:
-            raise AnalyzerError(f"unknown sort {self.sort!r}; choose one of {', '.join(SORT_CHOICES)}")
-        for name, value in (("--peak-gflops", self.peak_gflops), ("--bandwidth", self.bandwidth_gbs), ("--top", self.top)):
-            if value is not None and not value > 0:
-                raise AnalyzerError(f"{name} must be positive, got {value}")
-
-
 def _sort_key(sort: str):
     if sort == "time":
         return lambda r: -r.time_s
@@ -295,68 +293,48 @@ def _sort_key(sort: str):
     return lambda r: (r.macs == 0, r.gmacs_per_s if r.macs else 0.0, -r.time_s)
 
 
-def profile(model: str | os.PathLike, options: ProfileOptions | None = None) -> ProfileResult:
-    """Profile ``model`` with onnxruntime and join per-kernel times with the analyzer's node costs."""
+@dataclass
+class _Trace:
+    """What the profiled runs left: the runner (session and inputs), onnxruntime's trace events, how many
+    runs were warm-up, and the graph onnxruntime really ran (None when it wrote none)."""
+
+    runner: Runner
+    warmup_runs: int
+    events: list[dict[str, Any]]
+    optimized: _Graph | None
+
+
+def _profiled_runs(model: str | os.PathLike, options: ProfileOptions, scratch: Path) -> _Trace:
+    """Warm up and run ``model`` under onnxruntime's profiler, as bench runs it; read the trace and the
+    optimized graph back from ``scratch`` before the caller removes it."""
     import onnx
 
-    import analyzer
-
-    options = options or ProfileOptions()
-    options.validate()
     bench = options.bench
-    with tempfile.TemporaryDirectory(prefix="analyzer-profile-") as tmp:
-        optimized_path = Path(tmp) / "optimized.onnx"
-        info = runtime.create_session(
-            model,
-            provider=bench.provider,
-            threads=bench.threads,
-            cuda_options={"cudnn_conv_algo_search": bench.cudnn_conv_algo_search},
-            enable_profiling=True,
-            profile_prefix=str(Path(tmp) / "ort-trace"),
-            verbose=bench.verbose,
-            graph_optimization=options.optimization,
-            optimized_model_path=optimized_path,
-        )
-        session = info.session
-        if bench.inputs_file:
-            feeds = runtime.load_inputs(bench.inputs_file, session)
-        else:
-            feeds, _ = runtime.make_inputs(session, dims=bench.dims, batch=bench.batch, seed=bench.seed)
-        warmup = bench.warmup if bench.warmup is not None else DEFAULT_WARMUP["cuda" if info.provider == runtime.CUDA else "cpu"]
-        budget = bench.time_budget
-        # --time: as many runs as fit (up to --max-iters); otherwise --iters (default 20)
-        iters = bench.iters or (bench.max_iters if budget else DEFAULT_PROFILE_ITERS)
-        warmup = max(warmup, 1)  # the first run always counts as warm-up
-        try:
-            start = time.perf_counter()
-            for done in range(1, warmup + 1):
-                session.run(None, feeds)
-                if budget is not None and time.perf_counter() - start >= budget:
-                    warmup = done
-                    break
-            start, runs = time.perf_counter(), 0
-            while runs < iters:
-                session.run(None, feeds)
-                runs += 1
-                if budget is not None and time.perf_counter() - start >= budget:
-                    break
-        except Exception as e:
-            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise AnalyzerError(f"onnxruntime cannot run {Path(model).name} on these inputs: {first_line}") from e
-        trace_path = Path(session.end_profiling())
-        try:
-            events = json.loads(trace_path.read_text())
-        finally:
-            trace_path.unlink(missing_ok=True)  # the temporary directory goes too; this covers a prefix elsewhere
-        optimized = _graph_of_model(onnx.load(str(optimized_path), load_external_data=False)) if optimized_path.exists() else None
-    timings, runs, model_run_us = parse_trace(events, skip_runs=warmup)
-    input_shapes = {k: list(v.shape) for k, v in feeds.items()}
-    report = analyzer.inspect(model, input_shapes=input_shapes)
+    optimized_path = scratch / "optimized.onnx"
+    # plain session.run: the profile times what onnxruntime runs for numpy inputs, host copies included
+    runner = prepare(
+        model, bench, bind_inputs=False, enable_profiling=True, profile_prefix=str(scratch / "ort-trace"),
+        graph_optimization=options.optimization, optimized_model_path=optimized_path,
+    )
+    # prepare() made the first warm-up run; the profiler recorded it too
+    warmup_runs = 1 + len(warm_up(runner, bench.warmup_runs(runner.on_cuda) - 1, bench.time_budget))
+    measure(runner, iters=options.max_runs, time_budget=bench.time_budget, max_iters=options.max_runs)
+    trace_path = Path(runner.info.session.end_profiling())
+    try:
+        events = json.loads(trace_path.read_text())
+    finally:
+        trace_path.unlink(missing_ok=True)  # the temporary directory goes too; this covers a prefix elsewhere
+    optimized = _graph_of_model(onnx.load(str(optimized_path), load_external_data=False)) if optimized_path.exists() else None
+    return _Trace(runner, warmup_runs, events, optimized)
+
+
+def _kernel_rows(
+    timings: dict[str, KernelTiming], runs: int, total_us: float, report: Any, optimized: _Graph | None, peaks: Peaks
+) -> tuple[list[KernelRow], set[str]]:
+    """One row per kernel, in the trace's order, and the original nodes the rows claimed (each node once)."""
     original = _graph_of_report(report)
     node_costs = {n.name: n for n in report.nodes}
     original_order = {n.name: i for i, n in enumerate(report.nodes)}
-    peaks = _peaks(options, info)
-    total_us = sum(t.total_us for t in timings.values()) / runs
     rows, claimed = [], set()
     for kernel, timing in sorted(timings.items(), key=lambda kv: kv[1].order):
         kind, seeds = match_kernel(kernel, timing.op_type, original, optimized)
@@ -366,51 +344,56 @@ def profile(model: str | os.PathLike, options: ProfileOptions | None = None) -> 
         if kind in ("name", "renamed") and len(covers) > 1:
             kind = "fused"
         rows.append(_row(kernel, timing, kind, covers, node_costs, runs, total_us, peaks))
-    rows.sort(key=_sort_key(options.sort))
-    not_timed = [
-        {"name": n.name, "op_type": n.op_type, "macs": n.macs}
-        for n in report.nodes
-        if n.name not in claimed
-    ]
+    return rows, claimed
+
+
+def _notes(info: runtime.SessionInfo, rows: list[KernelRow], not_timed: list[dict[str, Any]]) -> list[str]:
     notes = []
     if info.fell_back:
-        notes.append(f"CUDA execution provider was listed but the session fell back to {info.provider}")
+        notes.append(runtime.fallback_note(info.provider))
     inserted = [r.kernel for r in rows if r.match == "inserted"]
     if inserted:
         notes.append(f"{len(inserted)} kernel(s) match no original node (inserted by onnxruntime): {', '.join(inserted[:8])}")
     untimed_compute = [d["name"] for d in not_timed if d["macs"]]
     if untimed_compute:
         notes.append(f"compute nodes without a kernel of their own: {', '.join(untimed_compute[:8])}")
-    if options.top:
-        rows = rows[: options.top]
+    return notes
+
+
+def profile(model: str | os.PathLike, options: ProfileOptions | None = None) -> ProfileResult:
+    """Profile ``model`` with onnxruntime and join per-kernel times with the analyzer's node costs."""
+    import analyzer
+
+    options = options or ProfileOptions()
+    options.validate()
+    with tempfile.TemporaryDirectory(prefix="analyzer-profile-") as tmp:
+        trace = _profiled_runs(model, options, Path(tmp))
+    info = trace.runner.info
+    timings, runs, model_run_us = parse_trace(trace.events, skip_runs=trace.warmup_runs)
+    input_shapes = {k: list(v.shape) for k, v in trace.runner.feeds.items()}
+    report = analyzer.inspect(model, input_shapes=input_shapes)
+    peaks = _peaks(options, info)
+    total_us = sum(t.total_us for t in timings.values()) / runs
+    rows, claimed = _kernel_rows(timings, runs, total_us, report, trace.optimized, peaks)
+    rows.sort(key=_sort_key(options.sort))
+    not_timed = [{"name": n.name, "op_type": n.op_type, "macs": n.macs} for n in report.nodes if n.name not in claimed]
+    notes = _notes(info, rows, not_timed)
     return ProfileResult(
-        model=Path(model).name,
+        model=runtime.model_label(model),
         provider=info.provider,
         fell_back=info.fell_back,
         optimization=options.optimization,
         runs=runs,
-        warmup_runs=warmup,
+        warmup_runs=trace.warmup_runs,
         input_shapes=input_shapes,
         model_run_s=model_run_us / 1e6,
         kernel_total_s=total_us / 1e6,
-        rows=rows,
+        rows=rows[: options.top] if options.top else rows,
         not_timed=not_timed,
         peaks=peaks,
         machine=machine_info(info.provider == runtime.CUDA),
         notes=notes,
     )
-
-
-def _graph_of_report(report: Any) -> _Graph:
-    ops, ins, outs, producer, tensors = {}, {}, {}, {}, set()
-    for node in report.nodes:
-        ops[node.name] = node.op_type
-        ins[node.name] = [t.name for t in node.inputs if t.name]
-        outs[node.name] = [t.name for t in node.outputs if t.name]
-        for t in outs[node.name]:
-            producer[t] = node.name
-        tensors.update(ins[node.name], outs[node.name])
-    return _Graph(ops, ins, outs, producer, tensors)
 
 
 def _peaks(options: ProfileOptions, info: runtime.SessionInfo) -> Peaks:
@@ -457,11 +440,9 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def _row_cells(r: KernelRow) -> list[str]:
-    from analyzer import units
-
     covers = ", ".join(r.covers) if r.covers else "(none)"
     return [
-        r.kernel, r.op_type, r.match, covers, f"{r.time_s * 1e3:.3f}", units.percent(r.share), units.count(r.macs),
+        r.kernel, r.op_type, r.match, covers, units.ms(r.time_s), units.percent(r.share), units.count(r.macs),
         _fmt(r.gmacs_per_s, ".2f"), _fmt(r.gb_per_s, ".2f"), _fmt(r.efficiency and 100 * r.efficiency, ".1f"),
     ]
 
@@ -475,7 +456,7 @@ def _header_lines(result: ProfileResult) -> list[str]:
         f"{result.model}: {result.runs} profiled runs after {result.warmup_runs} warm-up, provider {result.provider}, "
         f"onnxruntime optimization {result.optimization}, inputs "
         + "; ".join(f"{k} {v}" for k, v in result.input_shapes.items()),
-        f"run {result.model_run_s * 1e3:.3f} ms, kernels {result.kernel_total_s * 1e3:.3f} ms; "
+        f"run {units.ms(result.model_run_s)} ms, kernels {units.ms(result.kernel_total_s)} ms; "
         f"peaks {p.gflops:.1f} GFLOP/s, {p.bandwidth_gbs:.1f} GB/s ({p.source})",
     ]
 

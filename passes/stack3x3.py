@@ -1,5 +1,5 @@
 """``stack3x3``: a kxk conv (odd k ≥ 5, group 1) → (k−1)/2 stacked 3x3 convs; the math (composition, ALS
-fit, shift-kernel exact construction, geometry) is in :mod:`passes.kernel_stack`."""
+fit, shift-kernel exact construction, geometry) is in :mod:`passes._stack3x3_solver`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from analyzer.errors import AnalyzerError
 from passes._base import RewritePass
 from passes._graph import Builder, read_plain_conv, relative_error
 from passes._records import Skip, TargetRecord
-from passes.kernel_stack import compose, exact_stack, fit_stack
+from passes._stack3x3_solver import compose, exact_stack, fit_stack
 
 MODES = ("fit", "exact", "init")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, OptionError
 
 PROVIDER_CHOICES = ("auto", "cuda", "cpu")
 # --optimization choices -> onnxruntime.GraphOptimizationLevel member names
@@ -37,6 +37,22 @@ ORT_TYPES = {
     "tensor(uint8)": "uint8",
     "tensor(bool)": "bool",
 }
+
+
+def model_label(model: str | os.PathLike | bytes) -> str:
+    """How reports and errors name a model: its file name, or "model" for one given as bytes."""
+    return "model" if isinstance(model, bytes) else Path(model).name
+
+
+def fallback_note(provider: str) -> str:
+    """The note a report carries when the session asked for CUDA and runs on ``provider`` instead."""
+    return f"CUDA execution provider was listed but the session fell back to {provider}"
+
+
+def first_line(error: BaseException) -> str:
+    """onnxruntime's messages run to many lines (C++ frames); a one-line error keeps the first."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 @dataclass
@@ -76,6 +92,47 @@ def _preload_cuda_libraries(ort: Any, verbose: bool) -> None:
         print(sink.getvalue(), end="")
 
 
+def _session_options(
+    ort: Any,
+    *,
+    threads: int | None,
+    verbose: bool,
+    graph_optimization: str | None,
+    optimized_model_path: str | os.PathLike | None,
+    session_config: dict[str, str] | None,
+    profile_prefix: str | None,
+    enable_profiling: bool,
+) -> Any:
+    """``onnxruntime.SessionOptions`` for :func:`create_session`'s arguments of the same names."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 0 if verbose else 4
+    if verbose:
+        ort.set_default_logger_severity(0)
+    if threads is not None:
+        if threads < 1:
+            raise OptionError("threads", f"must be positive, got {threads}")
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    if graph_optimization is not None:
+        if graph_optimization not in OPTIMIZATION_LEVELS:
+            raise AnalyzerError(
+                f"unknown optimization level {graph_optimization!r}; choose one of {', '.join(OPTIMIZATION_LEVELS)}"
+            )
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION_LEVELS[graph_optimization])
+    if optimized_model_path is not None:
+        so.optimized_model_filepath = str(optimized_model_path)
+        so.add_session_config_entry(
+            "session.optimized_model_external_initializers_file_name", Path(optimized_model_path).name + ".weights"
+        )
+    for key, value in (session_config or {}).items():
+        so.add_session_config_entry(key, str(value))
+    if enable_profiling:
+        so.enable_profiling = True
+        if profile_prefix:
+            so.profile_file_prefix = profile_prefix
+    return so
+
+
 def create_session(
     model: str | os.PathLike | bytes,
     *,
@@ -106,40 +163,22 @@ def create_session(
     if want_cuda:
         _preload_cuda_libraries(ort, verbose)
         providers = [(CUDA, dict(cuda_options or {})), CPU]
-    so = ort.SessionOptions()
-    so.log_severity_level = 0 if verbose else 4
-    if verbose:
-        ort.set_default_logger_severity(0)
-    if threads is not None:
-        if threads < 1:
-            raise AnalyzerError(f"--threads must be positive, got {threads}")
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-    if graph_optimization is not None:
-        if graph_optimization not in OPTIMIZATION_LEVELS:
-            raise AnalyzerError(
-                f"unknown optimization level {graph_optimization!r}; choose one of {', '.join(OPTIMIZATION_LEVELS)}"
-            )
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION_LEVELS[graph_optimization])
-    if optimized_model_path is not None:
-        so.optimized_model_filepath = str(optimized_model_path)
-        so.add_session_config_entry(
-            "session.optimized_model_external_initializers_file_name", Path(optimized_model_path).name + ".weights"
-        )
-    for key, value in (session_config or {}).items():
-        so.add_session_config_entry(key, str(value))
-    if enable_profiling:
-        so.enable_profiling = True
-        if profile_prefix:
-            so.profile_file_prefix = profile_prefix
+    so = _session_options(
+        ort,
+        threads=threads,
+        verbose=verbose,
+        graph_optimization=graph_optimization,
+        optimized_model_path=optimized_model_path,
+        session_config=session_config,
+        profile_prefix=profile_prefix,
+        enable_profiling=enable_profiling,
+    )
     source = model if isinstance(model, bytes) else str(model)
     start = time.perf_counter()
     try:
         session = ort.InferenceSession(source, sess_options=so, providers=providers)
     except Exception as e:  # ORT raises several exception types; all mean "cannot load"
-        label = "model" if isinstance(model, bytes) else Path(model).name
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AnalyzerError(f"onnxruntime cannot load {label}: {first_line}") from e
+        raise AnalyzerError(f"onnxruntime cannot load {model_label(model)}: {first_line(e)}") from e
     creation = time.perf_counter() - start
     used = list(session.get_providers())
     fell_back = want_cuda and (not used or used[0] != CUDA)

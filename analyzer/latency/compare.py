@@ -9,7 +9,7 @@ block's median (iterations inside one block are not independent):
   iteration per block this is the plain ratio of medians
 - ci = percentile bootstrap CI of that ratio over the block medians (2000 resamples, 95%)
 - p_value = two-sided Mann–Whitney U on the block medians (normal approximation, tie-corrected;
-  :mod:`analyzer.stats`)
+  :mod:`analyzer.latency.stats`)
 
 Verdict: "slower" when p_value < alpha, the CI lies entirely above 1 and ratio > 1 + min_effect;
 "faster" when p_value < alpha, the CI lies entirely below 1 and ratio < 1 - min_effect; otherwise
@@ -27,70 +27,33 @@ Gates (combined with AND; no gate given: passed):
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analyzer.bench import (
-    BenchOptions,
+from analyzer import units
+from analyzer.errors import AnalyzerError
+from analyzer.latency import runtime
+from analyzer.latency.bench import (
     BenchResult,
     Runner,
-    default_warmup,
+    aligned_rows,
+    markdown_rows,
     prepare,
     result_from_samples,
     warm_up,
 )
-from analyzer.errors import AnalyzerError
-from analyzer.stats import bootstrap_median_ratio_ci, mann_whitney_u
+from analyzer.latency.options import CompareOptions
+from analyzer.latency.stats import MannWhitney, bootstrap_median_ratio_ci, mann_whitney_u
 
-DEFAULT_COMPARE_TIME_S = 10.0
 BLOCK_SECONDS = 0.002  # work per model per round
 VERDICTS = ("faster", "slower", "no significant difference")
 DELTA_METRICS = ("params", "macs", "flops", "peak_memory_bytes", "weight_bytes")
-
-
-@dataclass
-class CompareOptions:
-    bench: BenchOptions = field(default_factory=BenchOptions)
-    rounds: int = 20
-    alpha: float = 0.05
-    min_effect: float = 0.02
-    fail_if_slower: float | None = None  # fraction: 0.05 for 5%
-    require_faster: float | None = None
-    check_outputs: bool = True
-    allow_output_mismatch: bool = False
-    output_tolerance: float = 1e-4  # relative L2 error
-    analyze: bool = True  # MAC/param/memory deltas from analyzer.inspect
-    bootstrap_resamples: int = 2000
-
-    def validate(self) -> None:
-        if self.rounds < 1:
-            raise AnalyzerError(f"--rounds must be positive, got {self.rounds}")
-        if not 0 < self.alpha < 1:
-            raise AnalyzerError(f"--alpha must be between 0 and 1, got {self.alpha}")
-        for name, value in (
-            ("--min-effect", self.min_effect),
-            ("--fail-if-slower", self.fail_if_slower),
-            ("--require-faster", self.require_faster),
-        ):
-            if value is not None and not 0 <= value < 10:
-                raise AnalyzerError(f"{name} must be a non-negative fraction or percentage, got {value}")
-        if self.require_faster is not None and self.require_faster >= 1:
-            raise AnalyzerError(f"--require-faster must be below 100%, got {self.require_faster:.0%}")
-        self.bench.validate()
-
-    @property
-    def time_budget(self) -> float | None:
-        if self.bench.iters is not None:
-            return None
-        return self.bench.time_budget or DEFAULT_COMPARE_TIME_S
 
 
 @dataclass
@@ -126,7 +89,7 @@ class CompareResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": "analyzer.compare/1",
+            "schema": "analyzer.latency.compare/1",
             "a_model": self.model_a,
             "b_model": self.model_b,
             "verdict": self.verdict,
@@ -203,8 +166,7 @@ def _same_inputs(runner_a: Runner, runner_b: Runner) -> None:
 
 
 def _interleave(
-    runner_a: Runner, runner_b: Runner, options: CompareOptions, per_iteration: float, seed: int,
-    progress: Progress | None = None,
+    runner_a: Runner, runner_b: Runner, options: CompareOptions, per_iteration: float, seed: int, progress: Progress
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Alternate A and B in random order per round; returns each model's blocks of samples, one per round."""
     rng = np.random.default_rng(seed)
@@ -224,18 +186,17 @@ def _interleave(
             count = max(1, min(block, target - taken[key]))
             blocks[key].append([runners[key].run_once() for _ in range(count)])
             taken[key] += count
-        if progress is not None:
-            done = min(taken.values()) / target
-            if budget is not None:
-                done = max(done, (time.perf_counter() - start) / budget)
-            progress("measuring", min(done, 1.0), len(blocks["a"]))
+        done = min(taken.values()) / target
+        if budget is not None:
+            done = max(done, (time.perf_counter() - start) / budget)
+        progress("measuring", min(done, 1.0), len(blocks["a"]))
         if deadline is not None and time.perf_counter() >= deadline:
             break
     return blocks["a"], blocks["b"]
 
 
 def _outputs_check(runner_a: Runner, runner_b: Runner, tolerance: float) -> tuple[bool, dict[str, Any]]:
-    from analyzer.numerics import compare_outputs
+    from analyzer.latency.numerics import compare_outputs
 
     outputs_a = runner_a.outputs()
     outputs_b = runner_b.outputs()
@@ -257,6 +218,11 @@ def _outputs_check(runner_a: Runner, runner_b: Runner, tolerance: float) -> tupl
     return match, detail
 
 
+def _mismatch_note(detail: dict[str, Any]) -> str:
+    reason = detail["reason"] if "reason" in detail else f"relative L2 error {detail['relative_l2_error']:.3g}"
+    return "outputs differ: " + reason
+
+
 def analyzer_delta(report_a: Any, report_b: Any, ratio: float) -> dict[str, Any]:
     """The analyzer's totals for A and B, B - A, B / A, and the MAC-ratio speedup limit beside the measured one."""
     a, b = ({m: int(getattr(r.totals, m)) for m in DELTA_METRICS} for r in (report_a, report_b))
@@ -270,14 +236,97 @@ def analyzer_delta(report_a: Any, report_b: Any, ratio: float) -> dict[str, Any]
     }
 
 
-def _label(model: str | os.PathLike | bytes) -> str:
-    return "model" if isinstance(model, bytes) else Path(model).name
-
-
 SPINNING_KEY = "session.intra_op.allow_spinning"
+FEW_ROUNDS = 20  # fewer rounds than this earn a note that the test has little power
 # progress(phase, fraction of that phase done, rounds done): phases "sessions", "warm-up", "measuring",
 # "outputs", "analyzer"; "measuring" is reported after every round
 Progress = Callable[[str, float, int], None]
+
+
+def _no_progress(phase: str, fraction: float, rounds: int) -> None:
+    """The progress callback of a caller that gave none."""
+
+
+def _open_both(model_a: str | os.PathLike | bytes, model_b: str | os.PathLike | bytes,
+               options: CompareOptions) -> tuple[Runner, Runner]:
+    """Both sessions, fed the same inputs (A's, made once)."""
+    # Two sessions share the CPU: a session's intra-op threads spin after each run and would steal
+    # cycles from the other's next block. Spinning off, unless the caller set it.
+    bench = dataclasses.replace(
+        options.bench, session_config={SPINNING_KEY: "0", **options.bench.session_config}
+    )
+    runner_a = prepare(model_a, bench)
+    runner_b = prepare(model_b, bench, feeds=runner_a.feeds)
+    _same_inputs(runner_a, runner_b)
+    return runner_a, runner_b
+
+
+@dataclass
+class _Timed:
+    """Both models measured: their bench results, and the statistics' units (block medians, seconds)."""
+
+    a: BenchResult
+    b: BenchResult
+    units_a: list[float]
+    units_b: list[float]
+
+    @property
+    def rounds(self) -> int:
+        return len(self.units_a)
+
+
+def _time_both(runner_a: Runner, runner_b: Runner, options: CompareOptions, seed: int, report: Progress) -> _Timed:
+    """Warm both up alike, then run them interleaved; see the module docstring."""
+    budget = options.time_budget
+    warm_budget = None if budget is None else budget / 4
+    # prepare() made each model's first warm-up run; one more each gives a timing to size the blocks
+    report("warm-up", 0.0, 0)
+    warm_a = warm_up(runner_a, max(options.bench.warmup_runs(runner_a.on_cuda) - 1, 1), warm_budget)
+    warm_b = warm_up(runner_b, max(options.bench.warmup_runs(runner_b.on_cuda) - 1, 1), warm_budget)
+    per_iteration = float(np.median(warm_a[-5:])) + float(np.median(warm_b[-5:]))
+    report("measuring", 0.0, 0)
+    blocks_a, blocks_b = _interleave(runner_a, runner_b, options, per_iteration, seed, report)
+    samples_a = [x for block in blocks_a for x in block]
+    samples_b = [x for block in blocks_b for x in block]
+    # The unit of the statistics is a round's block median: iterations within a block share the
+    # machine's state (load bursts, clock), so treating them as independent would overstate significance.
+    return _Timed(
+        a=result_from_samples(runner_a, options.bench, samples_a, 1 + len(warm_a)),
+        b=result_from_samples(runner_b, options.bench, samples_b, 1 + len(warm_b)),
+        units_a=[float(np.median(block)) for block in blocks_a],
+        units_b=[float(np.median(block)) for block in blocks_b],
+    )
+
+
+@dataclass
+class _Decision:
+    ratio: float
+    ci: tuple[float, float]
+    test: MannWhitney
+    verdict: str
+
+
+def _decide(timed: _Timed, options: CompareOptions, seed: int) -> _Decision:
+    ratio = float(np.median(timed.units_b) / np.median(timed.units_a))
+    ci = bootstrap_median_ratio_ci(timed.units_a, timed.units_b, resamples=options.bootstrap_resamples, seed=seed)
+    test = mann_whitney_u(timed.units_a, timed.units_b)
+    return _Decision(ratio, ci, test, decide_verdict(ratio, ci, test.p_value, options.alpha, options.min_effect))
+
+
+def _analyze(
+    model_a: str | os.PathLike | bytes, model_b: str | os.PathLike | bytes, feeds: dict[str, np.ndarray],
+    ratio: float, notes: list[str],
+) -> tuple[dict[str, Any] | None, tuple[Any, Any] | None]:
+    """The analyzer's reports of A and B at the measured input shapes, and their deltas; a failure is a note."""
+    try:
+        import analyzer
+
+        measured_shapes = {k: list(v.shape) for k, v in feeds.items()}
+        reports = tuple(analyzer.inspect(m, input_shapes=measured_shapes) for m in (model_a, model_b))
+        return analyzer_delta(*reports, ratio), reports
+    except (AnalyzerError, ImportError) as e:
+        notes.append(f"analyzer deltas unavailable: {e}")
+        return None, None
 
 
 def compare(
@@ -291,88 +340,52 @@ def compare(
     """Measure A and B interleaved and decide; see the module docstring. ``progress`` (optional) is
     called as each phase starts and after every measuring round (see :data:`Progress`)."""
     options = options or CompareOptions()
-    report = progress or (lambda phase, fraction, rounds: None)
+    report = progress or _no_progress
     options.validate()
-    # Two sessions share the CPU: a session's intra-op threads spin after each run and would steal
-    # cycles from the other's next block. Spinning off, unless the caller set it.
-    bench = dataclasses.replace(
-        options.bench, session_config={SPINNING_KEY: "0", **options.bench.session_config}
-    )
     report("sessions", 0.0, 0)
-    runner_a = prepare(model_a, bench)
-    runner_b = prepare(model_b, bench, feeds=runner_a.feeds)
-    _same_inputs(runner_a, runner_b)
-    budget = options.time_budget
-    warm_budget = None if budget is None else budget / 4
-    # prepare() made each model's first warm-up run; one more each gives a timing to size the blocks
-    report("warm-up", 0.0, 0)
-    warm_a = warm_up(runner_a, max(default_warmup(runner_a, options.bench) - 1, 1), warm_budget)
-    warm_b = warm_up(runner_b, max(default_warmup(runner_b, options.bench) - 1, 1), warm_budget)
-    per_iteration = float(np.median(warm_a[-5:])) + float(np.median(warm_b[-5:]))
-    report("measuring", 0.0, 0)
-    blocks_a, blocks_b = _interleave(runner_a, runner_b, options, per_iteration, seed, progress)
-    rounds = len(blocks_a)
-    samples_a = [x for block in blocks_a for x in block]
-    samples_b = [x for block in blocks_b for x in block]
-    result_a = result_from_samples(runner_a, options.bench, samples_a, 1 + len(warm_a))
-    result_b = result_from_samples(runner_b, options.bench, samples_b, 1 + len(warm_b))
-    # The unit of the statistics is a round's block median: iterations within a block share the
-    # machine's state (load bursts, clock), so treating them as independent would overstate significance.
-    units_a = [float(np.median(block)) for block in blocks_a]
-    units_b = [float(np.median(block)) for block in blocks_b]
-    ratio = float(np.median(units_b) / np.median(units_a))
-    ci = bootstrap_median_ratio_ci(units_a, units_b, resamples=options.bootstrap_resamples, seed=seed)
-    test = mann_whitney_u(units_a, units_b)
-    verdict = decide_verdict(ratio, ci, test.p_value, options.alpha, options.min_effect)
-    notes = []
+    runner_a, runner_b = _open_both(model_a, model_b, options)
+    timed = _time_both(runner_a, runner_b, options, seed, report)
+    decision = _decide(timed, options, seed)
+    notes: list[str] = []
     outputs_match, outputs = None, None
     if options.check_outputs:
-        report("outputs", 0.0, rounds)
+        report("outputs", 0.0, timed.rounds)
         outputs_match, outputs = _outputs_check(runner_a, runner_b, options.output_tolerance)
-        if not outputs_match:
-            reason = outputs["reason"] if "reason" in outputs else f"relative L2 error {outputs['relative_l2_error']:.3g}"
-            notes.append("outputs differ: " + reason)
+        notes += [] if outputs_match else [_mismatch_note(outputs)]
     delta, reports = None, None
     if options.analyze:
-        report("analyzer", 0.0, rounds)
-        try:
-            import analyzer
-
-            measured_shapes = {k: list(v.shape) for k, v in runner_a.feeds.items()}
-            reports = tuple(analyzer.inspect(m, input_shapes=measured_shapes) for m in (model_a, model_b))
-            delta = analyzer_delta(*reports, ratio)
-        except (AnalyzerError, ImportError) as e:
-            notes.append(f"analyzer deltas unavailable: {e}")
-    if rounds < 20:
-        notes.append(f"only {rounds} rounds: the test has little power (give more --time or --iters)")
+        report("analyzer", 0.0, timed.rounds)
+        delta, reports = _analyze(model_a, model_b, runner_a.feeds, decision.ratio, notes)
+    if timed.rounds < FEW_ROUNDS:
+        notes.append(f"only {timed.rounds} rounds: the test has little power (give more --time or --iters)")
     gates = evaluate_gates(
-        verdict,
-        ratio,
+        decision.verdict,
+        decision.ratio,
         fail_if_slower=options.fail_if_slower,
         require_faster=options.require_faster,
         outputs_match=outputs_match,
         allow_output_mismatch=options.allow_output_mismatch,
     )
     return CompareResult(
-        model_a=_label(model_a),
-        model_b=_label(model_b),
-        a=result_a,
-        b=result_b,
-        ratio=ratio,
-        ci=ci,
-        p_value=test.p_value,
-        prob_b_slower=test.prob_b_greater,
-        verdict=verdict,
-        rounds=rounds,
+        model_a=runtime.model_label(model_a),
+        model_b=runtime.model_label(model_b),
+        a=timed.a,
+        b=timed.b,
+        ratio=decision.ratio,
+        ci=decision.ci,
+        p_value=decision.test.p_value,
+        prob_b_slower=decision.test.prob_b_greater,
+        verdict=decision.verdict,
+        rounds=timed.rounds,
         order_seed=seed,
         outputs_match=outputs_match,
         outputs=outputs,
         analyzer_delta=delta,
         gates=gates,
         options=options,
-        notes=notes + [n for n in result_a.notes if "fell back" in n][:1],
-        block_medians_a=units_a,
-        block_medians_b=units_b,
+        notes=notes + ([runtime.fallback_note(timed.a.provider)] if timed.a.fell_back else []),
+        block_medians_a=timed.units_a,
+        block_medians_b=timed.units_b,
         reports=reports,
     )
 
@@ -380,13 +393,7 @@ def compare(
 # ---- rendering ----
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f} ms"
-
-
 def _delta_lines(result: CompareResult) -> list[tuple[str, str, str, str]]:
-    from analyzer import units
-
     delta = result.analyzer_delta
     if not delta:
         return []
@@ -398,13 +405,15 @@ def _delta_lines(result: CompareResult) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def _summary_rows(result: CompareResult) -> list[tuple[str, str]]:
+def summary_rows(result: CompareResult) -> list[tuple[str, str]]:
+    """(label, value) rows of the verdict, its statistics, the outputs check and the gates; the table, the
+    markdown and the HTML page all show these."""
     rows = [
         ("verdict", result.verdict),
         ("ratio B/A (median)", f"{result.ratio:.4f}  95% CI [{result.ci[0]:.4f}, {result.ci[1]:.4f}] (bootstrap)"),
         ("Mann-Whitney p", f"{result.p_value:.3g}  (P(B slower) = {result.prob_b_slower:.2f})"),
-        ("median A", f"{_ms(result.a.stats.median)} over {result.a.stats.iterations} iterations"),
-        ("median B", f"{_ms(result.b.stats.median)} over {result.b.stats.iterations} iterations"),
+        ("median A", f"{units.ms(result.a.stats.median)} ms over {result.a.stats.iterations} iterations"),
+        ("median B", f"{units.ms(result.b.stats.median)} ms over {result.b.stats.iterations} iterations"),
         ("measured speedup A/B", f"{result.measured_speedup:.3f}x"),
     ]
     if result.analyzer_delta and result.analyzer_delta.get("ideal_speedup"):
@@ -420,9 +429,7 @@ def _summary_rows(result: CompareResult) -> list[tuple[str, str]]:
 
 
 def render_table(result: CompareResult) -> str:
-    rows = _summary_rows(result)
-    width = max(len(k) for k, _ in rows)
-    lines = [f"A = {result.model_a}, B = {result.model_b}"] + [f"  {k:<{width}}  {v}" for k, v in rows]
+    lines = [f"A = {result.model_a}, B = {result.model_b}"] + aligned_rows(summary_rows(result))
     deltas = _delta_lines(result)
     if deltas:
         lines += ["", f"  {'analyzer':<18} {'A':>12} {'B':>12} {'B/A':>8}"]
@@ -440,7 +447,7 @@ def render_markdown(result: CompareResult) -> str:
         "| | value |",
         "|---|---|",
     ]
-    lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in _summary_rows(result)]
+    lines += markdown_rows(summary_rows(result))
     deltas = _delta_lines(result)
     if deltas:
         lines += ["", "| analyzer | A | B | B/A |", "|---|---:|---:|---:|"]

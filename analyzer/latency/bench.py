@@ -11,67 +11,19 @@ too, so a run takes at most about twice the budget plus session creation.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analyzer import runtime
+from analyzer import units
 from analyzer.errors import AnalyzerError
-from analyzer.stats import LatencyStats, summarize
-
-DEFAULT_TIME_S = 3.0
-DEFAULT_MAX_ITERS = 10_000
-DEFAULT_WARMUP = {"cpu": 10, "cuda": 25}  # CUDA: cover cuDNN's algorithm search for the bound shapes
-CUDNN_SEARCH_CHOICES = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
-
-
-@dataclass
-class BenchOptions:
-    provider: str = "auto"
-    batch: int | None = None
-    dims: dict[str, int] = field(default_factory=dict)
-    inputs_file: str | None = None
-    warmup: int | None = None  # None: DEFAULT_WARMUP for the provider in use
-    iters: int | None = None
-    time_budget: float | None = None  # None with iters None: DEFAULT_TIME_S
-    max_iters: int = DEFAULT_MAX_ITERS
-    threads: int | None = None
-    io_binding: bool = False  # always on for CUDA
-    cudnn_conv_algo_search: str = "EXHAUSTIVE"
-    seed: int = 0
-    verbose: bool = False
-    session_config: dict[str, str] = field(default_factory=dict)  # onnxruntime session config entries
-
-    def validate(self) -> None:
-        """One-line errors for counts a user typed wrong."""
-        for name, value in (("--batch", self.batch), ("--iters", self.iters), ("--threads", self.threads)):
-            if value is not None and value < 1:
-                raise AnalyzerError(f"{name} must be positive, got {value}")
-        if self.warmup is not None and self.warmup < 0:
-            raise AnalyzerError(f"--warmup must be zero or more, got {self.warmup}")
-        if self.time_budget is not None and not self.time_budget > 0:
-            raise AnalyzerError(f"--time must be positive, got {self.time_budget}")
-        if self.iters is not None and self.time_budget is not None:
-            raise AnalyzerError("give --iters or --time, not both")
-        if self.max_iters < 1:
-            raise AnalyzerError(f"--max-iters must be positive, got {self.max_iters}")
-        for name, value in self.dims.items():
-            if value < 1:
-                raise AnalyzerError(f"--dim {name}={value}: a dimension must be positive")
-        if self.cudnn_conv_algo_search not in CUDNN_SEARCH_CHOICES:
-            raise AnalyzerError(
-                f"unknown cudnn_conv_algo_search {self.cudnn_conv_algo_search!r}; "
-                f"choose one of {', '.join(CUDNN_SEARCH_CHOICES)}"
-            )
-
-    @property
-    def effective_time_budget(self) -> float | None:
-        return None if self.iters is not None else (self.time_budget or DEFAULT_TIME_S)
+from analyzer.latency import runtime
+from analyzer.latency.machine import machine_info
+from analyzer.latency.options import BenchOptions
+from analyzer.latency.stats import LatencyStats, summarize
 
 
 @dataclass
@@ -135,9 +87,19 @@ class IoBoundRun:
 
 
 def prepare(
-    model: str | os.PathLike | bytes, options: BenchOptions, *, feeds: dict[str, np.ndarray] | None = None
+    model: str | os.PathLike | bytes,
+    options: BenchOptions,
+    *,
+    feeds: dict[str, np.ndarray] | None = None,
+    bind_inputs: bool | None = None,
+    **session_options: Any,
 ) -> Runner:
-    """Create the session (explicit providers), build or load inputs (or take ``feeds``) and bind them."""
+    """Create the session (explicit providers), build or load inputs (or take ``feeds``), bind them and run
+    once, so that a model that cannot run on these inputs fails here in one line, before any timing.
+
+    ``bind_inputs`` None binds inputs and outputs as OrtValues when ``options.io_binding`` or on CUDA;
+    ``session_options`` (profiling, optimization level) go to :func:`runtime.create_session` as they are.
+    """
     options.validate()
     info = runtime.create_session(
         model,
@@ -146,6 +108,7 @@ def prepare(
         cuda_options={"cudnn_conv_algo_search": options.cudnn_conv_algo_search},
         verbose=options.verbose,
         session_config=options.session_config,
+        **session_options,
     )
     if feeds is not None:
         assumed = {}
@@ -154,17 +117,16 @@ def prepare(
     else:
         feeds, assumed = runtime.make_inputs(info.session, dims=options.dims, batch=options.batch, seed=options.seed)
     on_cuda = info.provider == runtime.CUDA
-    use_binding = options.io_binding or on_cuda
+    use_binding = (options.io_binding or on_cuda) if bind_inputs is None else bind_inputs
     if use_binding:
         run_once = IoBoundRun(info.session, feeds, "cuda" if on_cuda else "cpu")
     else:
         run_once = _timed_plain(info.session, feeds)
-    label = "model" if isinstance(model, bytes) else Path(model).name
+    label = runtime.model_label(model)
     try:
-        run_once()  # first run: shape errors surface here as one line, before any timing
+        run_once()
     except Exception as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AnalyzerError(f"onnxruntime cannot run {label} on these inputs: {first_line}") from e
+        raise AnalyzerError(f"onnxruntime cannot run {label} on these inputs: {runtime.first_line(e)}") from e
     return Runner(label, info, feeds, assumed, use_binding, run_once)
 
 
@@ -190,60 +152,6 @@ def measure(runner: Runner, *, iters: int | None, time_budget: float | None, max
         if deadline is not None and time.perf_counter() >= deadline:
             break
     return samples
-
-
-def _cpu_model() -> tuple[str, int | None]:
-    """CPU model name and physical core count from /proc/cpuinfo (Linux); platform fallbacks elsewhere."""
-    name, cores = platform.processor() or platform.machine(), set()
-    try:
-        physical = core = None
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key, value = key.strip(), value.strip()
-            if key == "model name":
-                name = value
-            elif key == "physical id":
-                physical = value
-            elif key == "core id":
-                core = value
-            elif not key and core is not None:
-                cores.add((physical, core))
-                physical = core = None
-        if core is not None:
-            cores.add((physical, core))
-    except OSError:
-        pass
-    return name, (len(cores) or None)
-
-
-def _gpu_name() -> str | None:
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-
-
-def machine_info(on_cuda: bool = False) -> dict[str, Any]:
-    import onnxruntime as ort
-
-    cpu, physical = _cpu_model()
-    info: dict[str, Any] = {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "physical_cores": physical,
-        "onnxruntime": ort.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(terse=True),
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-    }
-    if on_cuda:
-        info["gpu"] = _gpu_name()
-    return info
 
 
 def thread_settings(runner: Runner, requested: int | None) -> dict[str, Any]:
@@ -277,7 +185,7 @@ class BenchResult:
     def notes(self) -> list[str]:
         notes = []
         if self.fell_back:
-            notes.append(f"CUDA execution provider was listed but the session fell back to {self.provider}")
+            notes.append(runtime.fallback_note(self.provider))
         if self.assumed_dims:
             dims = ", ".join(f"{k}={v}" for k, v in self.assumed_dims.items())
             notes.append(f"symbolic dims not given, assumed {dims} (bind them with --dim/--batch)")
@@ -290,7 +198,7 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": "analyzer.bench/1",
+            "schema": "analyzer.latency.bench/1",
             "model": self.model,
             "provider": self.provider,
             "providers": self.providers,
@@ -329,20 +237,13 @@ def result_from_samples(runner: Runner, options: BenchOptions, samples: list[flo
     )
 
 
-def default_warmup(runner: Runner, options: BenchOptions) -> int:
-    """Warm-up runs including the first one that :func:`prepare` makes (so never below 1)."""
-    if options.warmup is not None:
-        return max(options.warmup, 1)
-    return DEFAULT_WARMUP["cuda" if runner.on_cuda else "cpu"]
-
-
 def benchmark(model: str | os.PathLike | bytes, options: BenchOptions | None = None) -> BenchResult:
     """Warm up, then time ``model``; see the module docstring for the run-length rules."""
     options = options or BenchOptions()
     runner = prepare(model, options)
     budget = options.effective_time_budget
     # prepare() already ran once (to turn shape errors into one line): that run is the first warm-up
-    warmup_done = 1 + len(warm_up(runner, default_warmup(runner, options) - 1, budget))
+    warmup_done = 1 + len(warm_up(runner, options.warmup_runs(runner.on_cuda) - 1, budget))
     samples = measure(runner, iters=options.iters, time_budget=budget, max_iters=options.max_iters)
     return result_from_samples(runner, options, samples, warmup_done)
 
@@ -350,23 +251,19 @@ def benchmark(model: str | os.PathLike | bytes, options: BenchOptions | None = N
 # ---- rendering: one function per format, all reading BenchResult ----
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f}"
-
-
 def _stat_rows(stats: LatencyStats) -> list[tuple[str, str]]:
     return [
         ("iterations", str(stats.iterations)),
-        ("mean (ms)", ms(stats.mean)),
-        ("median (ms)", ms(stats.median)),
+        ("mean (ms)", units.ms(stats.mean)),
+        ("median (ms)", units.ms(stats.median)),
         (
             f"median {stats.confidence:.0%} CI (ms)",
-            f"[{ms(stats.median_ci[0])}, {ms(stats.median_ci[1])}] ({stats.ci_method})",
+            f"[{units.ms(stats.median_ci[0])}, {units.ms(stats.median_ci[1])}] ({stats.ci_method})",
         ),
-        ("p90 (ms)", ms(stats.p90)),
-        ("p99 (ms)", ms(stats.p99)),
-        ("min (ms)", ms(stats.min)),
-        ("std (ms)", ms(stats.std)),
+        ("p90 (ms)", units.ms(stats.p90)),
+        ("p99 (ms)", units.ms(stats.p99)),
+        ("min (ms)", units.ms(stats.min)),
+        ("std (ms)", units.ms(stats.std)),
         ("throughput (items/s)", f"{stats.throughput:.1f}"),
     ]
 
@@ -379,7 +276,7 @@ def _context_rows(result: BenchResult) -> list[tuple[str, str]]:
         ("io binding", "yes" if result.io_binding else "no"),
         ("inputs", "; ".join(f"{k} {v}" for k, v in result.input_shapes.items())),
         ("warm-up iterations", str(result.warmup_iterations)),
-        ("session creation (ms)", ms(result.session_creation_s)),
+        ("session creation (ms)", units.ms(result.session_creation_s)),
         ("threads", f"intra-op {threads['intra_op']}, inter-op {threads['inter_op']}, {threads['execution_mode']}"),
         ("machine", f"{m['cpu']}, {m['logical_cores']} logical / {m['physical_cores'] or '?'} physical cores"
          + (f", GPU {m['gpu']}" if m.get("gpu") else "")),
@@ -388,10 +285,20 @@ def _context_rows(result: BenchResult) -> list[tuple[str, str]]:
     ]
 
 
+def aligned_rows(rows: list[tuple[str, str]]) -> list[str]:
+    """(label, value) rows as indented text lines, the values in one column."""
+    width = max(len(k) for k, _ in rows)
+    return [f"  {k:<{width}}  {v}" for k, v in rows]
+
+
+def markdown_rows(rows: list[tuple[str, str]]) -> list[str]:
+    """(label, value) rows as markdown table lines; a '|' in a value would split its cell."""
+    return [f"| {k} | {v.replace('|', '/')} |" for k, v in rows]
+
+
 def render_table(result: BenchResult) -> str:
     rows = _stat_rows(result.stats) + _context_rows(result)
-    width = max(len(k) for k, _ in rows)
-    lines = [f"{result.model}"] + [f"  {k:<{width}}  {v}" for k, v in rows]
+    lines = [f"{result.model}"] + aligned_rows(rows)
     lines += [f"  note: {n}" for n in result.notes]
     return "\n".join(lines) + "\n"
 
@@ -399,7 +306,7 @@ def render_table(result: BenchResult) -> str:
 def render_markdown(result: BenchResult) -> str:
     rows = _stat_rows(result.stats) + _context_rows(result)
     lines = [f"### Latency of `{result.model}`", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in rows]
+    lines += markdown_rows(rows)
     lines += [""] + [f"> **Note:** {n}" for n in result.notes]
     return "\n".join(lines).rstrip() + "\n"
 
