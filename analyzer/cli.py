@@ -15,7 +15,7 @@ from analyzer.errors import AnalyzerError, OptionError
 
 # The flag that sets a Python API parameter, where it is not ``--`` + the name with dashes.
 FLAGS = {"dims": "--dim", "input_shapes": "--input-shape", "time_budget": "--time", "passes": "--pass",
-         "bandwidth_gbs": "--bandwidth"}
+         "bandwidth_gbs": "--bandwidth", "input_values": "--input-value"}
 
 # Order is the order shown in --help.
 COMMAND_MODULES = ("inspect", "annotate", "optimize", "bench", "compare", "profile", "serve", "zoo", "export")

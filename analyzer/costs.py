@@ -3,8 +3,10 @@
 Conventions (the ones papers, torchvision ``_ops`` and the course material use):
 
 * 1 MAC = one multiply-accumulate. Only Conv/ConvTranspose/Gemm/MatMul and their quantized and
-  fused forms have MACs; their bias adds are not MACs.
-* FLOPs = 2 x MACs for those, plus one add per output element where a bias is given.
+  fused forms, the recurrent ops (LSTM/GRU/RNN: their W·x and R·h products) and the attention ops
+  (their Q·Kᵀ and softmax·V products, and a packed input projection) have MACs; bias adds are not MACs.
+* FLOPs = 2 x MACs for those, plus one add per output element where a bias is given (and, for the
+  recurrent and attention ops, the element-wise work their docstrings list).
 * Every other op has 0 MACs and a stated number of FLOPs per element (see each rule's docstring
   and the conventions below). Ops that only move data (Reshape, Concat, Gather, ...) cost 0.
 * Rules read shapes and attributes only, never weight data (initializer payloads are stripped);
@@ -64,6 +66,9 @@ REDUCE_FLOPS: dict[str, tuple[int, int]] = {
 # plus 1 for the scale multiply and 1 for the bias add when those inputs are given. Per-row terms
 # (the divide of the sums, the sqrt) are not counted.
 NORMALIZATION_STATS_FLOPS = 5
+
+# Softmax / LogSoftmax: exp, sum and divide per element (the attention rules' softmax counts the same).
+SOFTMAX_FLOPS = 3
 
 # Families whose work is moving, reinterpreting or making data, not arithmetic: 0 MACs, 0 FLOPs (supported).
 ZERO_COST_FAMILIES = ("passthrough", "layout", "shape_reader", "constant")
@@ -462,7 +467,7 @@ def cost_lrn(node: NodeView) -> Cost:
 def cost_softmax(node: NodeView) -> Cost:
     """Softmax / LogSoftmax: FLOPs = 3 per element (exp, sum, divide -- or subtract for LogSoftmax);
     the max subtracted for stability and the per-row log are not counted."""
-    return Cost(0, 3 * math.prod(_shape(node, 0, "input")))
+    return Cost(0, SOFTMAX_FLOPS * math.prod(_shape(node, 0, "input")))
 
 
 def cost_hardmax(node: NodeView) -> Cost:
@@ -573,6 +578,284 @@ def cost_resize(node: NodeView) -> Cost:
     return Cost(0, per_element * math.prod(out_shape))
 
 
+# --- recurrent ops -------------------------------------------------------------------------------
+
+# Gate pre-activations per hidden unit: LSTM input, output, forget and cell gates; GRU update, reset
+# and hidden gates; RNN one.
+RECURRENT_GATES: dict[str, int] = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """Geometry of an LSTM / GRU / RNN node."""
+
+    directions: int  # 2 when bidirectional, else 1
+    steps: int  # sequence length
+    batch: int
+    input_size: int
+    hidden_size: int
+
+    @property
+    def cell_runs(self) -> int:
+        """Cell evaluations: one per direction, time step and batch element."""
+        return self.directions * self.steps * self.batch
+
+
+def _recurrence(node: NodeView, *, transposed: bool = False) -> Recurrence:
+    """X is [seq, batch, input] (layout 0) or [batch, seq, input] (layout 1); W is
+    [directions, gates * hidden, input] and R [directions, gates * hidden, hidden] (``transposed``, as
+    com.microsoft DynamicQuantizeLSTM stores them: [directions, input, gates * hidden] and
+    [directions, hidden, gates * hidden]), checked against the direction and hidden_size attributes
+    (hidden from W when the attribute is absent)."""
+    gates = RECURRENT_GATES[node.op_type.removeprefix("DynamicQuantize")]
+    x = _shape(node, 0, "X", min_rank=3)
+    w = _shape(node, 1, "W", min_rank=3)
+    r = _shape(node, 2, "R", min_rank=3)
+    if transposed:
+        w, r = [w[0], w[2], w[1]], [r[0], r[2], r[1]]
+    directions = 2 if _str_attr(node, "direction", "forward") == "bidirectional" else 1
+    hidden = node.attr("hidden_size") or w[1] // gates
+    steps, batch = (x[1], x[0]) if node.attr("layout", 0) else (x[0], x[1])
+    if tuple(w) != (directions, gates * hidden, x[2]) or tuple(r) != (directions, gates * hidden, hidden):
+        raise _fail(node, f"W {tuple(w)} and R {tuple(r)} do not fit X {tuple(x)} with {directions} direction(s), "
+                          f"{gates} gate(s) and hidden_size {hidden}")
+    return Recurrence(directions, steps, batch, x[2], hidden)
+
+
+def _recurrent_cost(node: NodeView, cell_flops_per_unit: int, *, transposed: bool = False) -> Cost:
+    """MACs = directions * steps * batch * gates * hidden * (input + hidden): W·x and R·h at every step
+    (R·h at the first step too, as for a given initial_h). FLOPs = 2 * MACs plus, per cell run: 2 bias
+    adds (Wb and Rb) per gate unit when B is given, 1 per gate unit when clip is set, and
+    ``cell_flops_per_unit`` per hidden unit (gate activations and the element-wise cell update)."""
+    geometry = _recurrence(node, transposed=transposed)
+    gate_units = RECURRENT_GATES[node.op_type.removeprefix("DynamicQuantize")] * geometry.hidden_size
+    macs = geometry.cell_runs * gate_units * (geometry.input_size + geometry.hidden_size)
+    per_run = cell_flops_per_unit * geometry.hidden_size
+    per_run += 2 * gate_units if node.input(3) is not None else 0
+    per_run += gate_units if node.attr("clip") is not None else 0
+    return Cost(macs, 2 * macs + geometry.cell_runs * per_run)
+
+
+def cost_lstm(node: NodeView) -> Cost:
+    """LSTM (X, W, R, B, sequence_lens, initial_h, initial_c, P), every direction and layout.
+
+    MACs = directions * steps * batch * 4 * hidden * (input + hidden). FLOPs = 2 * MACs plus, per
+    direction, step and batch element: 8 * hidden bias adds (Wb + Rb) when B is given; 9 * hidden for
+    the cell -- 5 activations (f(i), f(f), g(c), f(o), h(C)), C = f ⊙ C' + i ⊙ c (3), H = o ⊙ h(C) (1);
+    6 * hidden for the three peepholes (a multiply and an add each) when P is given; 4 * hidden when
+    clip is set. sequence_lens does not shorten the count (padded steps are counted); input_forget
+    changes nothing counted.
+    """
+    peepholes = 6 if node.input(7) is not None else 0
+    return _recurrent_cost(node, 9 + peepholes)
+
+
+def cost_dynamic_quantize_lstm(node: NodeView) -> Cost:
+    """com.microsoft DynamicQuantizeLSTM (X, W, R, B, sequence_lens, initial_h, initial_c, P, W_scale,
+    W_zero_point, R_scale, R_zero_point): an LSTM whose int8 weights are stored transposed, W
+    [directions, input, 4 * hidden] and R [directions, hidden, 4 * hidden]. MACs and FLOPs as
+    :func:`cost_lstm`; the dynamic quantization of X and h (a scale and a zero point per step) is not
+    counted."""
+    peepholes = 6 if node.input(7) is not None else 0
+    return _recurrent_cost(node, 9 + peepholes, transposed=True)
+
+
+def cost_gru(node: NodeView) -> Cost:
+    """GRU (X, W, R, B, sequence_lens, initial_h), every direction and layout.
+
+    MACs = directions * steps * batch * 3 * hidden * (input + hidden). FLOPs = 2 * MACs plus, per
+    direction, step and batch element: 6 * hidden bias adds (Wb + Rb) when B is given; 8 * hidden for
+    the cell -- 3 activations (f(z), f(r), g(h)), 1 multiply by r (of H' before Rh, or of Rh·H' + Rbh
+    after it with linear_before_reset: the same count), H = (1 - z) ⊙ h + z ⊙ H' (4); 3 * hidden when
+    clip is set.
+    """
+    return _recurrent_cost(node, 8)
+
+
+def cost_rnn(node: NodeView) -> Cost:
+    """RNN (X, W, R, B, sequence_lens, initial_h), every direction and layout.
+
+    MACs = directions * steps * batch * hidden * (input + hidden). FLOPs = 2 * MACs plus, per
+    direction, step and batch element: 2 * hidden bias adds (Wb + Rb) when B is given, hidden
+    activations, and hidden more when clip is set.
+    """
+    return _recurrent_cost(node, 1)
+
+
+# --- attention -----------------------------------------------------------------------------------
+
+# Per attention score, besides its Q·K and V products: the scale multiply and the softmax.
+ATTENTION_SCORE_FLOPS = 1 + SOFTMAX_FLOPS
+# softcap: score = softcap * tanh(score / softcap)
+SOFTCAP_FLOPS = 3
+
+
+@dataclass(frozen=True)
+class AttentionShape:
+    """Geometry of a scaled dot-product attention."""
+
+    batch: int
+    heads: int  # query heads: grouped K/V heads (GQA, MQA) are read by every query head
+    query_length: int
+    total_length: int  # past + new key/value positions
+    head_size: int  # of Q and K
+    v_head_size: int
+
+    @property
+    def scores(self) -> int:
+        return self.batch * self.heads * self.query_length * self.total_length
+
+    @property
+    def macs(self) -> int:
+        """Q·Kᵀ (head_size per score) and softmax(Q·Kᵀ)·V (v_head_size per score), every head."""
+        return self.scores * (self.head_size + self.v_head_size)
+
+
+def _attention_cost(geometry: AttentionShape, score_terms: int, *, projection_macs: int = 0,
+                    other_flops: int = 0) -> Cost:
+    """Cost(MACs, FLOPs) of an attention: MACs = projection + Q·Kᵀ + softmax·V; FLOPs = 2 * MACs
+    + (scale + softmax + ``score_terms``) per score + ``other_flops`` (bias adds)."""
+    macs = projection_macs + geometry.macs
+    flops = 2 * macs + geometry.scores * (ATTENTION_SCORE_FLOPS + score_terms) + other_flops
+    return Cost(macs, flops)
+
+
+def _heads(node: NodeView, name: str) -> int:
+    heads = node.attr(name)
+    if not heads or heads < 1:
+        raise _fail(node, f"attribute {name!r} is missing")
+    return heads
+
+
+def _per_head(node: NodeView, hidden: int, heads: int, role: str) -> int:
+    if hidden % heads:
+        raise _fail(node, f"{role} hidden size {hidden} is not a multiple of {heads} heads")
+    return hidden // heads
+
+
+def _constant_length(node: NodeView, index: int, role: str) -> int:
+    """A sequence length given as a small constant input (past_sequence_length with a shared buffer)."""
+    tensor = _tensor(node, index, role)
+    if tensor.value is None:
+        raise ShapeUnknown(f"{role} of {node.name!r} is not a known constant")
+    return int(tensor.value.reshape(-1)[0])
+
+
+def cost_attention(node: NodeView) -> Cost:
+    """ONNX Attention (opset 23): Q, K, V, attn_mask, past_key, past_value.
+
+    Q, K, V are 4-D [batch, heads, seq, head_size] or 3-D [batch, seq, heads * head_size] with the
+    q_num_heads / kv_num_heads attributes. MACs = batch * q_heads * q_seq * total_seq * (head_size
+    + v_head_size): Q·Kᵀ and softmax(·)·V per query head, total_seq = past_seq + kv_seq; masked
+    (causal) positions are counted. FLOPs = 2 * MACs + per score: 1 scale, 3 softmax (the Softmax
+    convention), 1 mask add when attn_mask is given or is_causal set, 3 when softcap is set.
+    """
+    q = _shape(node, 0, "Q", min_rank=3)
+    k = _shape(node, 1, "K", min_rank=3)
+    v = _shape(node, 2, "V", min_rank=3)
+    if len(q) == 4:
+        batch, heads, q_length, head_size = q
+    else:
+        batch, q_length = q[0], q[1]
+        heads = _heads(node, "q_num_heads")
+        head_size = _per_head(node, q[2], heads, "Q")
+    kv_length = k[2] if len(k) == 4 else k[1]
+    v_head_size = v[3] if len(v) == 4 else _per_head(node, v[2], _heads(node, "kv_num_heads"), "V")
+    past = _shape(node, 4, "past_key", min_rank=4)[2] if node.input(4) is not None else 0
+    geometry = AttentionShape(batch, heads, q_length, past + kv_length, head_size, v_head_size)
+    masked = node.input(3) is not None or bool(node.attr("is_causal", 0))
+    softcap = SOFTCAP_FLOPS if node.attr("softcap", 0.0) else 0
+    return _attention_cost(geometry, int(masked) + softcap)
+
+
+def cost_ms_attention(node: NodeView) -> Cost:
+    """com.microsoft Attention: input [batch, seq, input_hidden], packed Q/K/V weights [input_hidden,
+    q_hidden + k_hidden + v_hidden] (qkv_hidden_sizes, else three equal parts), bias, mask_index,
+    past [2, batch, heads, past_seq, head_size], attention_bias, past_sequence_length; num_heads.
+
+    MACs = batch * seq * input_hidden * (q_hidden + k_hidden + v_hidden)  (the input projection)
+         + batch * heads * seq * total_seq * (head_size + v_head_size)     (Q·Kᵀ and softmax(·)·V)
+    with head_size = q_hidden / heads, v_head_size = v_hidden / heads, total_seq = past_seq + seq
+    (past_seq from past_sequence_length with past_present_share_buffer). FLOPs = 2 * MACs + one add
+    per projected element when bias is given + per score: 1 scale, 3 softmax, 1 mask when mask_index
+    is given or unidirectional set, 1 when attention_bias is given. Rotary embedding is not counted.
+    """
+    x = _shape(node, 0, "input", min_rank=3)
+    w = _shape(node, 1, "weights", min_rank=2)
+    heads = _heads(node, "num_heads")
+    q_hidden, k_hidden, v_hidden = node.attr("qkv_hidden_sizes") or [w[1] // 3] * 3
+    if w[0] != x[-1] or q_hidden + k_hidden + v_hidden != w[1]:
+        raise _fail(node, f"weights {tuple(w)} do not fit input {tuple(x)} and Q/K/V sizes "
+                          f"{[q_hidden, k_hidden, v_hidden]}")
+    batch, length = x[0], x[1]
+    past = 0
+    if node.attr("past_present_share_buffer", 0):
+        past = _constant_length(node, 6, "past_sequence_length")
+    elif node.input(4) is not None:
+        past = _shape(node, 4, "past", min_rank=5)[3]
+    geometry = AttentionShape(batch, heads, length, past + length, _per_head(node, q_hidden, heads, "Q"),
+                              _per_head(node, v_hidden, heads, "V"))
+    tokens = batch * length
+    masked = node.input(3) is not None or bool(node.attr("unidirectional", 0))
+    score_terms = int(masked) + int(node.input(5) is not None)
+    bias = tokens * w[1] if node.input(2) is not None else 0
+    return _attention_cost(geometry, score_terms, projection_macs=tokens * w[0] * w[1], other_flops=bias)
+
+
+def _multi_head_attention_shape(node: NodeView) -> AttentionShape:
+    """Geometry of com.microsoft MultiHeadAttention from its query, key and value layouts."""
+    heads = _heads(node, "num_heads")
+    q = _shape(node, 0, "query", min_rank=3)
+    batch, length = q[0], q[1]
+    if len(q) == 5:  # packed QKV [batch, seq, heads, 3, head_size]
+        head_size = v_head_size = q[4]
+        kv_length = length
+    else:
+        head_size = _per_head(node, q[2], heads, "query")
+        k = _shape(node, 1, "key", min_rank=3)
+        kv_length = k[2] if len(k) == 4 else k[1]
+        if len(k) == 5:  # packed KV [batch, kv_seq, heads, 2, head_size]
+            v_head_size = k[4]
+        else:
+            v = _shape(node, 2, "value", min_rank=3)
+            v_head_size = v[3] if len(v) == 4 else _per_head(node, v[2], heads, "value")
+    return AttentionShape(batch, heads, length, _past_length(node) + kv_length, head_size, v_head_size)
+
+
+def _past_length(node: NodeView) -> int:
+    """MultiHeadAttention's past_seq: past_key's length, or the past_sequence_length value when past and
+    present share a buffer (past_key then holds the maximum length); 0 without a past."""
+    if node.input(8) is not None:
+        return _constant_length(node, 8, "past_sequence_length")
+    if node.input(6) is not None:
+        return _shape(node, 6, "past_key", min_rank=4)[2]
+    return 0
+
+
+def cost_multi_head_attention(node: NodeView) -> Cost:
+    """com.microsoft MultiHeadAttention: Q/K/V already projected; the bias of their projection may
+    come as input 3 (hidden + hidden + v_hidden); num_heads.
+
+    query [batch, seq, hidden] or packed QKV [batch, seq, heads, 3, head_size]; key [batch, kv_seq,
+    hidden], packed KV [batch, kv_seq, heads, 2, head_size] or [batch, heads, kv_seq, head_size];
+    value [batch, kv_seq, v_hidden] or [batch, heads, kv_seq, v_head_size]; past_key [batch, heads,
+    past_seq, head_size] (or the past_sequence_length value with a shared buffer) adds past_seq.
+    MACs = batch * heads * seq * total_seq * (head_size + v_head_size). FLOPs = 2 * MACs + one bias
+    add per element of the new Q, K and V when bias is given + per score: 1 scale, 3 softmax, 1 mask
+    when key_padding_mask is given or unidirectional set, 1 when attention_bias is given.
+    """
+    geometry = _multi_head_attention_shape(node)
+    masked = node.input(4) is not None or bool(node.attr("unidirectional", 0))
+    score_terms = int(masked) + int(node.input(5) is not None)
+    bias = 0
+    if node.input(3) is not None:
+        new_kv = geometry.total_length - _past_length(node)
+        hidden = geometry.heads * geometry.head_size
+        bias = geometry.batch * (geometry.query_length * hidden
+                                 + new_kv * (hidden + geometry.heads * geometry.v_head_size))
+    return _attention_cost(geometry, score_terms, other_flops=bias)
+
+
 # --- the registry --------------------------------------------------------------------------------
 
 Rule = Callable[[NodeView], Cost]
@@ -600,6 +883,14 @@ OP_RULES: dict[tuple[str, str], Rule] = {
     ("", "Softmax"): cost_softmax,
     ("", "LogSoftmax"): cost_softmax,
     ("", "Hardmax"): cost_hardmax,
+    # sequence ops
+    ("", "LSTM"): cost_lstm,
+    ("", "GRU"): cost_gru,
+    ("", "RNN"): cost_rnn,
+    ("", "Attention"): cost_attention,
+    (MS_DOMAIN, "Attention"): cost_ms_attention,
+    (MS_DOMAIN, "MultiHeadAttention"): cost_multi_head_attention,
+    (MS_DOMAIN, "DynamicQuantizeLSTM"): cost_dynamic_quantize_lstm,
 }
 
 

@@ -3,9 +3,10 @@
 One vertex per ONNX node (keyed by its index in ``graph.node``) with ``view`` (a NodeView), one edge
 per producer→consumer pair with the tensor names on it. ``G.graph`` holds ``inputs`` (name ->
 TensorView of the graph inputs), ``outputs`` (names), ``order`` (a topological execution order: the
-file's order when it is valid), ``producer`` (tensor name -> vertex) and ``weights`` (initializer
-name -> TensorView). Symbolic dims are kept in ``TensorView.symbolic_shape`` and evaluated as 1 in
-``TensorView.shape`` unless bound; the ones evaluated so are collected in ``G.graph["assumed_dims"]``.
+file's order when it is valid), ``producer`` (tensor name -> vertex) and ``weights`` (constant name ->
+TensorView: initializers and Constant node outputs, which count alike). Symbolic dims are kept in
+``TensorView.symbolic_shape`` and evaluated as 1 in ``TensorView.shape`` unless bound; the ones evaluated
+so are collected in ``G.graph["assumed_dims"]``.
 """
 
 from __future__ import annotations
@@ -114,6 +115,23 @@ def _constant_value(node: onnx.NodeProto) -> Any:
     return None
 
 
+# Constant attributes other than ``value``: (element type, rank) of the output
+_CONSTANT_LIST_TYPES = {"value_int": (onnx.TensorProto.INT64, 0), "value_ints": (onnx.TensorProto.INT64, 1),
+                        "value_float": (onnx.TensorProto.FLOAT, 0), "value_floats": (onnx.TensorProto.FLOAT, 1)}
+
+
+def _constant_type(node: onnx.NodeProto) -> tuple[int, Symbolic] | None:
+    """(element type, shape) of a Constant's output, read from its attribute (dims survive payload stripping)."""
+    for attr in node.attribute:
+        if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
+            return attr.t.data_type, tuple(attr.t.dims)
+        if attr.name in _CONSTANT_LIST_TYPES:
+            elem_type, rank = _CONSTANT_LIST_TYPES[attr.name]
+            count = len(attr.ints) if attr.name == "value_ints" else len(attr.floats)
+            return elem_type, (count,) if rank else ()
+    return None
+
+
 def module_path(node: onnx.NodeProto) -> str | None:
     """The torch module path an exporter recorded for this node, if any."""
     meta = {p.key: p.value for p in node.metadata_props}
@@ -189,12 +207,21 @@ class ViewFactory:
                 if origin in self.weights:
                     self.aliases[node.output[0]] = origin
             if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.output:
-                value = _constant_value(node)
-                if value is not None:
-                    self.values[node.output[0]] = value
-                elif node.output[0] in self.types:
-                    # a large Constant is a weight baked into the graph
-                    self.weights.add(node.output[0])
+                self._add_constant(node)
+
+    def _add_constant(self, node: onnx.NodeProto) -> None:
+        """A Constant is an initializer baked into the graph: its output is a constant like one (a weight when
+        the pipeline's weight test says so, never an activation), typed from its attribute when inference
+        left it untyped."""
+        name = node.output[0]
+        self.weights.add(name)
+        if self.types.get(name, (0, None))[1] is None:
+            declared = _constant_type(node)
+            if declared is not None:
+                self.types[name] = declared
+        value = _constant_value(node)
+        if value is not None:
+            self.values[name] = value
 
     def tensor(self, name: str) -> TensorView:
         view = self._tensors.get(name)
@@ -249,16 +276,19 @@ def _display_shapes(graph: onnx.GraphProto) -> dict[str, Symbolic | None]:
     return shapes
 
 
-def build_graph(model: onnx.ModelProto, display: onnx.ModelProto | None = None) -> nx.DiGraph:
+def build_graph(model: onnx.ModelProto, display: onnx.ModelProto | None = None,
+                values: dict[str, Any] | None = None) -> nx.DiGraph:
     """The networkx graph of ``model`` (shapes already inferred). Raises AnalyzerError on a cycle.
 
     ``display``: the same model inferred with symbolic input dims; its shapes are the ones reported.
+    ``values``: node outputs the shape engine folded (name -> numpy value), known to the rules like constants.
     """
     graph = model.graph
     resolver = DimResolver()
     factory = ViewFactory(resolver, opset_map(model))
     if display is not None:
         factory.display = _display_shapes(display.graph)
+    factory.values.update({n: v for n, v in (values or {}).items() if v.size <= SMALL_CONSTANT_ELEMENTS})
     factory.add_graph(graph)
     warnings: list[str] = []
 

@@ -5,7 +5,9 @@ mapped and walked at the protobuf wire level (:mod:`analyzer.wire`): payloads of
 ``payload_threshold`` bytes are skipped, the rest (graph, attributes, small constants such as the
 int64 shapes Reshape needs) goes to ``onnx.ModelProto.FromString``. External data is never read: its
 locations are recorded and checked (absent, absolute, escaping the model's directory) without
-opening anything. The input is opened read-only and never written.
+opening anything. The input is opened read-only and never written. The graph inputs of real exports are
+normalised once here (:func:`normalise_inputs`): initializers listed as inputs become constants only, and
+input dims written as -1, 0, "?" or left empty become named symbolic dims.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pathlib
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import onnx
 import onnx.defs
@@ -38,7 +41,8 @@ class LoadedModel:
 
 
 def load_model(source, *, payload_threshold: int = 4096) -> LoadedModel:
-    """Load ``source`` (a path, the serialized bytes, or an ``onnx.ModelProto`` used as is).
+    """Load ``source`` (a path, the serialized bytes, or an ``onnx.ModelProto``, used as is unless its inputs
+    need :func:`normalise_inputs`: then a copy is).
 
     A tensor whose payload fields take more than ``payload_threshold`` encoded bytes keeps only its
     metadata; its key (name, or for an unnamed attribute tensor the node's first output) goes into
@@ -65,8 +69,12 @@ def load_model(source, *, payload_threshold: int = 4096) -> LoadedModel:
         raise TypeError(f"load_model expects a path, bytes or onnx.ModelProto, not {type(source).__name__}")
 
     _check_model(proto, label)
+    if proto is source and any(_export_quirks(proto.graph)):
+        proto = onnx.ModelProto()  # the caller's ModelProto stays untouched: normalise a copy
+        proto.CopyFrom(source)
     warnings = _opset_warnings(proto, label)
     warnings += _external_warnings(external, path.parent if path is not None else None, label)
+    warnings += normalise_inputs(proto.graph, proto.ir_version)
     return LoadedModel(proto, path, file_size, frozenset(stripped), external, warnings)
 
 
@@ -116,6 +124,67 @@ def _check_model(proto: onnx.ModelProto, label: str) -> None:
             f"cannot load {label}: IR version {proto.ir_version} is newer than this onnx "
             f"{onnx.__version__} supports (IR {onnx.IR_VERSION}); upgrade onnx"
         )
+
+
+# dim_param values exporters write for "unknown" (paddle2onnx, some TF converters); never a real dim name
+PLACEHOLDER_DIM_PARAMS = frozenset({"?", "-1", "0", "None", "none", "null"})
+
+
+def _is_unknown_dim(d: onnx.TensorShapeProto.Dimension) -> bool:
+    """A dim written as -1 or 0, left empty, or named by a placeholder such as "?": unknown, not a size."""
+    if d.HasField("dim_value"):
+        return d.dim_value <= 0
+    return not d.dim_param.strip() or d.dim_param.strip() in PLACEHOLDER_DIM_PARAMS
+
+
+def _export_quirks(graph: onnx.GraphProto) -> tuple[list[str], list[tuple[onnx.ValueInfoProto, int]], list[Any]]:
+    """(graph inputs that are initializers, (input, axis) of each unknown dim of the other inputs, the
+    negative dims declared on outputs and value_info)."""
+    initializers = {t.name for t in graph.initializer}
+    constant_inputs = [v.name for v in graph.input if v.name in initializers]
+    unknown_dims = [
+        (value, axis)
+        for value in graph.input
+        if value.name not in initializers and value.type.tensor_type.HasField("shape")
+        for axis, d in enumerate(value.type.tensor_type.shape.dim)
+        if _is_unknown_dim(d)
+    ]
+    negative = [d for value in list(graph.output) + list(graph.value_info)
+                for d in value.type.tensor_type.shape.dim if d.HasField("dim_value") and d.dim_value < 0]
+    return constant_inputs, unknown_dims, negative
+
+
+def normalise_inputs(graph: onnx.GraphProto, ir_version: int = 0) -> list[str]:
+    """Rewrite the graph inputs of real exports the way the analysis reads them; returns one warning per change.
+
+    * An initializer also listed as a graph input (required below IR 4; paddle2onnx, old Caffe2 and TF
+      exports) is a constant: it leaves ``graph.input``, as onnxruntime's ``remove_initializer_from_input``
+      tool does, and counts as a weight.
+    * An input dim written as -1 or 0, left empty, or named "?" is unknown, never a size: it becomes the
+      symbolic dim ``<input>.dim<axis>``, which the binding options name and the report lists when assumed.
+    """
+    constant_inputs, unknown_dims, negative = _export_quirks(graph)
+    for d in negative:
+        d.ClearField("dim_value")  # a declared -1 is "unknown": inference, not the declaration, decides it
+    # named before the inputs are rewritten below: the kept inputs are copied into the new list
+    named = []
+    for value, axis in unknown_dims:
+        name = f"{value.name}.dim{axis}"
+        value.type.tensor_type.shape.dim[axis].dim_param = name  # replaces a dim_value: the two are a oneof
+        named.append(name)
+    warnings = []
+    if constant_inputs:
+        kept = [v for v in graph.input if v.name not in set(constant_inputs)]
+        del graph.input[:]
+        graph.input.extend(kept)
+        style = f" (IR {ir_version} style)" if 0 < ir_version < 4 else ""
+        warnings.append(f"{len(constant_inputs)} initializer(s) are also listed as graph inputs{style}: counted as "
+                        "constant weights and dropped from the inputs, as onnxruntime's "
+                        "remove_initializer_from_input tool does")
+    if named:
+        warnings.append(f"input dims written as -1, 0, '?' or left empty are symbolic: {', '.join(named)} "
+                        "(bind them with --dim NAME=N, --input-shape or --batch)")
+    return warnings
 
 
 def _opset_warnings(proto: onnx.ModelProto, label: str) -> list[str]:

@@ -43,8 +43,11 @@ def check_paths(source: Path, target: Path) -> None:
         raise OptionError("output", f"{target}: refusing to overwrite the input model {source}; choose another file")
 
 
-def load(path: Path) -> tuple[Any, list[Path]]:
-    """The input as an onnx-ir model (external data read, checked by onnx, and inlined) and the input's files."""
+def load(path: Path, *, normalise: bool = True) -> tuple[Any, list[Path]]:
+    """The input as an onnx-ir model (external data read, checked by onnx, and inlined) and the input's files.
+
+    ``normalise``: apply :func:`normalise_for_rewrite` (what a rewrite needs; ``annotate`` copies the model as is).
+    """
     import onnx
     import onnx_ir as ir
 
@@ -56,7 +59,62 @@ def load(path: Path) -> tuple[Any, list[Path]]:
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise AnalyzerError(f"cannot read {path.name} as an ONNX model: {first}") from e
-    return ir.serde.deserialize_model(proto), [path, *data_files]
+    model = ir.serde.deserialize_model(proto)
+    if normalise:
+        normalise_for_rewrite(model)
+    return model, [path, *data_files]
+
+
+# The IR version from which an initializer need not be listed among the graph inputs.
+IR_INITIALIZERS_NOT_INPUTS = 4
+
+
+def normalise_for_rewrite(model: Any) -> list[str]:
+    """Make the weights of real exports rewritable, in place on an ``onnx_ir.Model``; returns what changed.
+
+    The analyzer counts these patterns as weights (:func:`analyzer.loader.normalise_inputs`, the graph's
+    Constant handling); a rewrite needs them as plain initializers:
+
+    * initializers also listed as graph inputs (IR < 4 exports, paddle2onnx) leave the inputs (onnx-ir's
+      ``RemoveInitializersFromInputsPass``, as onnxruntime's ``remove_initializer_from_input`` tool does);
+      the IR version becomes at least 4, the first that allows initializers outside the inputs;
+    * a Constant node holding a weight (a tensor of rank >= 1 that is not int64, the analyzer's weight
+      test) becomes an initializer of the same name; shape constants stay nodes.
+    """
+    import onnx_ir.passes.common as common_passes
+
+    notes = []
+    inputs_before = len(model.graph.inputs)
+    if common_passes.RemoveInitializersFromInputsPass()(model).modified:
+        notes.append(f"{inputs_before - len(model.graph.inputs)} initializer(s) dropped from the graph inputs")
+        if model.ir_version < IR_INITIALIZERS_NOT_INPUTS:
+            notes.append(f"IR version {model.ir_version} raised to {IR_INITIALIZERS_NOT_INPUTS}")
+            model.ir_version = IR_INITIALIZERS_NOT_INPUTS
+    lifted = _lift_weight_constants(model)
+    if lifted:
+        notes.append(f"{lifted} Constant weight(s) made initializers")
+    return notes
+
+
+def _lift_weight_constants(model: Any) -> int:
+    """Constant nodes (default domain, one ``value`` tensor, rank >= 1, not int64, not a graph output) of the
+    main graph replaced by initializers of the same name and value; returns how many."""
+    import onnx_ir as ir
+
+    lifted = 0
+    for node in list(model.graph):
+        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx") or list(node.attributes) != ["value"]:
+            continue
+        out = node.outputs[0]
+        tensor = node.attributes["value"].as_tensor()
+        if out.is_graph_output() or len(tensor.shape) == 0 or tensor.dtype in (ir.DataType.INT64, ir.DataType.STRING):
+            continue
+        initializer = ir.Value(name=out.name, shape=tensor.shape, type=ir.TensorType(tensor.dtype), const_value=tensor)
+        out.replace_all_uses_with(initializer)
+        model.graph.remove(node, safe=True)
+        model.graph.register_initializer(initializer)
+        lifted += 1
+    return lifted
 
 
 def check_output(target: Path, input_files: list[Path]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from analyzer import units
 from analyzer.report import NodeReport, Report
+from analyzer.summary import input_values_note
 
 SIGNATURE = "netron:attachment"
 METADATA_PREFIX = "analyzer."  # keys in metadata_props, clear of the exporters' own ("module", ...)
@@ -63,6 +64,8 @@ def model_metrics(report: Report) -> list[tuple[str, str, Any, str]]:
     if report.assumed_dims:
         rows.append(("assumed dims", "assumed_dims",
                      ", ".join(f"{k}={v}" for k, v in sorted(report.assumed_dims.items())), "string"))
+    if report.model.input_values:
+        rows.append(("input values", "input_values", input_values_note(report), "string"))
     return rows
 
 

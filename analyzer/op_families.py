@@ -54,11 +54,17 @@ OP_FAMILIES: dict[str, tuple[str, ...]] = {
     ),
     "shape_reader": ("Shape", "Size"),  # outputs depend on the input's shape, never on its values
     "constant": ("Constant", "ConstantOfShape", "Range"),
+    # --- sequences: every output step depends on the whole (past) sequence
+    "recurrent": ("LSTM", "GRU", "RNN"),  # gated recurrences over the sequence axis
+    "attention": ("Attention",),  # scaled dot-product attention: each query reads every key
 }
 
 MICROSOFT_OP_FAMILIES: dict[str, tuple[str, ...]] = {
     "conv": ("FusedConv",),
     "fc": ("FusedGemm", "FusedMatMul", "QGemm", "MatMulIntegerToFloat"),
+    # Attention: packed Q/K/V input projection + attention; MultiHeadAttention: Q/K/V already projected
+    "attention": ("Attention", "MultiHeadAttention"),
+    "recurrent": ("DynamicQuantizeLSTM",),  # an LSTM with int8 weights, quantizing X and h per step
 }
 
 ELEMENTWISE_FAMILIES = ("activation", "unary", "broadcast", "variadic", "quantize", "passthrough")

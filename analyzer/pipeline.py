@@ -26,14 +26,27 @@ from analyzer.report import (
 )
 
 # BatchNormalization's running statistics are buffers, not trainable parameters (torch counts them so too):
-# they count in weight bytes, not in params.
-NON_TRAINABLE_INPUTS = {("", "BatchNormalization"): {3, 4}}
+# they count in weight bytes, not in params. So are the recurrent ops' sequence_lens and initial states
+# (torch's dynamo exporter stores a zero initial_h / initial_c as an initializer) and Attention's mask
+# and past key/value.
+NON_TRAINABLE_INPUTS = {
+    ("", "BatchNormalization"): {3, 4},
+    ("", "LSTM"): {4, 5, 6},
+    ("", "GRU"): {4, 5},
+    ("", "RNN"): {4, 5},
+    ("", "Attention"): {3, 4, 5},
+    # and its quantization scales and zero points
+    ("com.microsoft", "DynamicQuantizeLSTM"): {4, 5, 6, 8, 9, 10, 11},
+}
 # int64 initializers are shapes, axes and indices (Reshape targets, Slice bounds), and rank-0 ones are
 # scalar constants (an LRN's alpha, a Pow's exponent): neither is a weight.
 INDEX_TYPES = {7}  # onnx.TensorProto.INT64
 
 
 def _is_weight(tensor) -> bool:
+    """Whether a node's input counts as its params and weight bytes: a constant (an initializer, a Constant
+    node's value, an Identity of either: ``TensorView.is_initializer``, decided by
+    :class:`~analyzer.graph.ViewFactory` ``weights``) that is neither an index tensor nor a scalar."""
     return (
         tensor is not None
         and tensor.is_initializer
@@ -51,11 +64,14 @@ def inspect(
     optimizer: str = "sgd",
     strict: bool = False,
     timings: dict[str, float] | None = None,
+    input_values: dict[str, Any] | None = None,
 ) -> Report:
     """Analyze an ONNX model given as a path, bytes or ``onnx.ModelProto`` (never modified).
 
     ``dims`` binds symbolic dims by name, ``input_shapes`` overrides input shapes, ``batch`` binds
-    symbolic batch dims and sets the batch of the training-memory estimate. ``strict`` turns ops
+    symbolic batch dims and sets the batch of the training-memory estimate. ``input_values`` binds the
+    value of small inputs (``{"sr": 16000}``; a list for a 1-D input): what depends on them is folded, an
+    ``If`` on them counts the branch they select. ``strict`` turns ops
     without a counting rule and unknown shapes into a :class:`StrictModeError`. ``timings``, when
     given, receives the seconds of each stage: load, shape_inference, graph, report.
     """
@@ -63,7 +79,8 @@ def inspect(
 
     clock = StageClock()
     try:
-        report = _run_stages(source, Binding(dims or {}, input_shapes or {}, batch), optimizer, clock)
+        binding = Binding(dims or {}, input_shapes or {}, batch, input_values or {})
+        report = _run_stages(source, binding, optimizer, clock)
     finally:
         if timings is not None:
             timings.update(clock.laps)  # this run's laps: a dict reused over runs holds the last run's
@@ -89,35 +106,61 @@ def _run_stages(source: Any, binding, optimizer: str, clock: StageClock) -> Repo
         model = onnx.ModelProto()
         model.CopyFrom(loaded.proto)
     warnings = list(loaded.warnings)
-    shown, counted, assumed = _bound_shapes(model, binding, warnings)
+    shown, counted, assumed, folded = _bound_shapes(model, binding, warnings)
     clock.lap("shape_inference")
-    G = build_graph(counted, display=shown if counted is not shown else None)
+    G = build_graph(counted, display=shown if counted is not shown else None, values=folded.values)
     G.graph["resolver"].assumed.update(assumed)
     warnings += G.graph["warnings"]
     clock.lap("graph")
     report = build_report(G, counted, loaded, warnings, batch=binding.batch, optimizer=optimizer)
+    report.folded_values = folded.folded
+    report.model.input_values = {name: value.tolist() for name, value in folded.bound.items()}
     clock.lap("report")
     return report
 
 
-def _bound_shapes(model, binding, warnings: list[str]) -> tuple[Any, Any, dict[str, int]]:
-    """(model with the shapes the report shows, model with the shapes the counts use, {dim: value assumed}).
+def _bound_shapes(model, binding, warnings: list[str]) -> tuple[Any, Any, dict[str, int], Any]:
+    """(model with the shapes the report shows, model with the shapes the counts use, {dim: value assumed},
+    the shape engine's :class:`~analyzer.shape_engine.FoldResult`).
 
-    Both are the same model unless symbolic input dims remain after the binding.
+    Both models are the same unless symbolic input dims remain after the binding. The counted one has
+    concrete inputs; what onnx shape inference leaves open in it the shape engine finishes.
     """
-    from analyzer.shapes import apply_binding, bind_remaining_input_dims, has_symbolic_inputs, infer_shapes
+    from analyzer.shape_engine import complete_shapes
+    from analyzer.shapes import (
+        apply_binding,
+        bind_input_values,
+        bind_remaining_input_dims,
+        has_symbolic_inputs,
+        infer_shapes,
+    )
 
     warnings += apply_binding(model, binding)
+    bound = bind_input_values(model, binding.input_values)
     symbolic, shape_warnings = infer_shapes(model)
     warnings += shape_warnings
     if not has_symbolic_inputs(model):
-        return symbolic, symbolic, {}
+        folded = complete_shapes(symbolic, bound)
+        warnings += _folded_warnings(folded)
+        return symbolic, symbolic, {}, folded
     # counts come from concrete shapes (data propagation resolves dynamic Reshape chains);
     # the symbolic run supplies the shapes the report shows
     concrete_model, assumed = bind_remaining_input_dims(model)
     concrete, concrete_warnings = infer_shapes(concrete_model)
     warnings += [w for w in concrete_warnings if w not in shape_warnings]
-    return symbolic, concrete, assumed
+    folded = complete_shapes(concrete, bound)
+    warnings += _folded_warnings(folded)
+    return symbolic, concrete, assumed, folded
+
+
+def _folded_warnings(folded) -> list[str]:
+    """One line naming the values the shape engine computed (the report lists them all)."""
+    if not folded.folded:
+        return []
+    names = folded.folded
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return [f"{len(names)} value(s) that onnx shape inference left open were computed from the input shapes "
+            f"(all listed as folded_values in the JSON report): {', '.join(names[:5])}{more}"]
 
 
 def _serialized_if_proto(source: Any) -> Any:
@@ -251,15 +294,16 @@ def _count(G, i: int, report: NodeReport, tally: _Tally, warnings: list[str]) ->
 
 
 def _count_output_bytes(view, report: NodeReport, tally: _Tally) -> None:
+    """Activation bytes of the node's outputs; a constant output (a Constant node's value, an Identity of a
+    weight) is a weight or a shape, counted where it is read, never as an activation."""
     for out in view.outputs:
-        if out is None:
+        if out is None or out.is_initializer:
             continue
         if out.nbytes is None:
             tally.unknown_size.add(out.name)
             continue
         report.activation_bytes += out.nbytes
-        if not out.is_initializer:
-            tally.activation_sizes[out.name] = out.nbytes
+        tally.activation_sizes[out.name] = out.nbytes
 
 
 def _tally_warnings(tally: _Tally, weights: dict[str, Any]) -> list[str]:
@@ -382,4 +426,5 @@ def _model_info(model, path: Path | None, G) -> ModelInfo:
         producer=" ".join(p for p in (model.producer_name, model.producer_version) if p),
         inputs=[_tensor_info(v) for v in inputs.values()],
         outputs=[_tensor_info(factory.tensor(n)) for n in G.graph["outputs"]],
+        analyzed_inputs={name: None if v.shape is None else list(v.shape) for name, v in inputs.items()},
     )

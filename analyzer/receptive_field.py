@@ -26,7 +26,11 @@ rules read too, and per op where the rule depends on the op):
   GroupNormalization (statistics over the whole map), LayerNormalization (its trailing axes always
   include the last spatial one), reductions, ArgMax/ArgMin, Softmax and Hardmax over a spatial axis
   (axes from the attribute or the constant ``axes`` input), Gemm / MatMul fed by features with
-  spatial axes in them. A global field reports ``size`` = the input's full spatial size, with the
+  spatial axes in them; the recurrent ops (LSTM, GRU, RNN: each output step reads every earlier
+  step, both ends when bidirectional) and the attention ops (ONNX Attention, com.microsoft Attention and
+  MultiHeadAttention: each query reads every key), whether fed with
+  spatial axes or with features the spatial axes were folded into (a CNN's map flattened into a
+  sequence). A global field reports ``size`` = the input's full spatial size, with the
   stride and padding the field had where it became global; everything downstream stays global.
 
 Decisions where the method is silent:
@@ -48,7 +52,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from analyzer.op_families import ELEMENTWISE_FAMILIES, OP_FAMILIES
+from analyzer.op_families import (
+    ELEMENTWISE_FAMILIES,
+    MICROSOFT_OP_FAMILIES,
+    MS_DOMAIN,
+    OP_FAMILIES,
+    default_domain,
+    family_of,
+)
 from analyzer.report import ReceptiveFieldInfo
 from analyzer.views import NodeView
 
@@ -351,6 +362,9 @@ FAMILY_RULES: dict[str, Callable[[NodeView, Field], Field]] = {
     "reduce": _reduce,
     "arg_reduce": _arg_reduce,
     "softmax": _softmax,
+    # every output position reads the whole sequence: global whatever axis the sequence came from
+    "recurrent": _global,
+    "attention": _global,
 }
 
 # Ops whose rule is their own: the layout ops the analysis understands, and the MAC ops it follows.
@@ -374,7 +388,15 @@ FIELD_RULES: dict[str, Callable[[NodeView, Field], Field]] = {
     **OP_RULES,
 }
 
-# Ops on folded features (no spatial axes left) that keep them folded; Gemm/MatMul make them global.
+# com.microsoft op_type -> rule: the contrib ops of a family with a rule here (the attention ops)
+MICROSOFT_FIELD_RULES: dict[str, Callable[[NodeView, Field], Field]] = {
+    op: FAMILY_RULES[family] for family, ops in MICROSOFT_OP_FAMILIES.items() if family in FAMILY_RULES for op in ops
+}
+
+# Families whose ops mix every position of folded features (no spatial axes left: a map flattened
+# into a sequence), as Gemm and MatMul do.
+_GLOBAL_ON_FOLDED_FAMILIES = ("recurrent", "attention")
+# Ops on folded features that keep them folded; the ops above make them global.
 _FOLDED_KEEP = {op for op, rule in FIELD_RULES.items() if rule is _keep} | {
     "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Concat", "Transpose"
 }
@@ -411,12 +433,13 @@ def _propagate(node: NodeView, field: Field) -> Field:
     if field.is_global:
         return field
     if field.folded:
-        if node.op_type in ("Gemm", "MatMul"):
+        if node.op_type in ("Gemm", "MatMul") or family_of(node.domain, node.op_type) in _GLOBAL_ON_FOLDED_FAMILIES:
             return make_global(field)
         if node.op_type in _FOLDED_KEEP:
             return field
         raise UnsupportedOp("input has its spatial axes folded into features")
-    rule = FIELD_RULES.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+    rules = {"": FIELD_RULES, MS_DOMAIN: MICROSOFT_FIELD_RULES}.get(default_domain(node.domain), {})
+    rule = rules.get(node.op_type)
     if rule is None:
         raise UnsupportedOp("no receptive-field rule")
     return rule(node, field)

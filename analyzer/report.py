@@ -79,6 +79,11 @@ class ModelInfo:
     producer: str
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
+    # input -> the shape the counts used: symbolic dims as bound, or as assumed (see Report.assumed_dims)
+    analyzed_inputs: dict[str, list[int] | None] = field(default_factory=dict)
+    # input -> the value the user bound (a number, or nested lists for a tensor): the counts follow the
+    # If branches and shapes it selects
+    input_values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,6 +141,8 @@ class Report:
     assumed_dims: dict[str, int] = field(default_factory=dict)  # symbolic dim -> value used
     unsupported_ops: list[UnsupportedOp] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # node outputs the shape engine computed from the input shapes (Shape -> Gather -> Div ... chains)
+    folded_values: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -154,4 +161,5 @@ class Report:
             "nodes": [n.to_dict() for n in self.nodes],
             "unsupported_ops": [dataclasses.asdict(u) for u in self.unsupported_ops],
             "warnings": list(self.warnings),
+            "folded_values": list(self.folded_values),
         }

@@ -6,11 +6,14 @@ command line's ``--dim batch=8``, ``--input-shape NAME:1x3x224x224`` and ``--bat
 :func:`parse_dim_options` and :func:`parse_input_shape_options`). Then onnx shape inference (with
 data propagation) fills in every value's shape. Symbolic dims that stay unbound are kept symbolic
 in the graph and evaluated as 1 by the counting rules; the report lists them under ``assumed_dims``.
+What inference leaves open once the inputs are concrete (shapes computed at run time by shape
+arithmetic it does not follow), :mod:`analyzer.shape_engine` finishes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import onnx
 
@@ -22,6 +25,8 @@ class Binding:
     dims: dict[str, int] = field(default_factory=dict)
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
     batch: int | None = None
+    # input -> its value (a number or a list): the shape engine folds what depends on it (an If on it)
+    input_values: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_dim_options(items: list[str] | None) -> dict[str, int]:
@@ -80,6 +85,10 @@ def apply_binding(model: onnx.ModelProto, binding: Binding) -> list[str]:
                 )
             name = inputs[0].name
         if name not in by_name:
+            if any(t.name == name for t in graph.initializer):
+                raise OptionError("input_shapes", f"names {name!r}, an initializer: a constant weight (exports "
+                                  "below IR 4 list them among the graph inputs), not an input "
+                                  f"(inputs: {', '.join(by_name)})")
             raise OptionError("input_shapes", f"names {name!r}, which is not an input (inputs: {', '.join(by_name)})")
         value = by_name[name]
         old_rank = len(value.type.tensor_type.shape.dim)
@@ -177,3 +186,74 @@ def has_symbolic_inputs(model: onnx.ModelProto) -> bool:
         for value in _graph_inputs(model.graph)
         for d in value.type.tensor_type.shape.dim
     )
+
+
+def parse_input_value_options(items: list[str] | None) -> dict[str, Any]:
+    """``["sr=16000", "scales=1,1,2,2"]`` -> ``{"sr": 16000, "scales": [1, 1, 2, 2]}``: one number, or
+    numbers joined by ',' (a 1-D input)."""
+    values: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        numbers = [_number(part) for part in text.split(",")]
+        if not sep or not name.strip() or None in numbers:
+            raise OptionError("input_values", f"{item!r}: expected NAME=NUMBER or NAME=N1,N2,..., e.g. sr=16000")
+        values[name.strip()] = numbers if "," in text else numbers[0]
+    return values
+
+
+def _number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            return kind(text.strip())
+        except ValueError:
+            continue
+    return None
+
+
+def bind_input_values(model: onnx.ModelProto, values: dict[str, Any]) -> dict[str, Any]:
+    """Each bound input's value (a number or a list) as a numpy array of the input's element type and shape,
+    for the shape engine to fold what depends on it (an ``If`` on a sample rate). A 1-D input whose dim is
+    symbolic takes the list's length (set in place, on the analyzer's copy).
+
+    Raises :class:`OptionError` for a name that is not a graph input, a value its element type cannot hold
+    exactly, or an element count its shape does not hold.
+    """
+    inputs = {v.name: v for v in _graph_inputs(model.graph)}
+    arrays = {}
+    for name, value in values.items():
+        if name not in inputs:
+            raise OptionError("input_values", f"names {name!r}, which is not an input (inputs: {', '.join(inputs)})")
+        arrays[name] = _input_array(inputs[name], value)
+    return arrays
+
+
+def _input_array(value_info: onnx.ValueInfoProto, value: Any) -> Any:
+    """``value`` cast to the input's element type and reshaped to its shape (see :func:`bind_input_values`)."""
+    import math
+
+    import numpy as np
+
+    name, tensor_type = value_info.name, value_info.type.tensor_type
+    try:
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
+        given = np.asarray(value)
+        array = given.astype(dtype)
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
+        raise OptionError("input_values", f"{name}: {value!r} does not fit its element type "
+                          f"{onnx.TensorProto.DataType.Name(tensor_type.elem_type).lower()}") from e
+    if given.dtype.kind not in "biuf" or (array.dtype.kind in "biu" and not np.array_equal(array, given)):
+        raise OptionError("input_values", f"{name}: {value!r} does not fit its element type {array.dtype}")
+    if not tensor_type.HasField("shape"):
+        return array  # rank unknown: the value's own
+    dims = tensor_type.shape.dim
+    if len(dims) == 1 and not dims[0].HasField("dim_value"):
+        dims[0].dim_value = array.size
+        return array.reshape(-1)
+    shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    if None in shape:
+        raise OptionError("input_values", f"{name}: its shape {shape} has unbound dims: bind them first "
+                          "(input_shapes or dims)")
+    if array.size != math.prod(shape):
+        raise OptionError("input_values", f"{name}: {array.size} value(s) given, its shape {shape} holds "
+                          f"{math.prod(shape)}")
+    return array.reshape(shape)

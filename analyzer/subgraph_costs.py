@@ -1,7 +1,9 @@
 """Costs of control-flow nodes, from the nodes of their bodies.
 
-- ``If``: the more expensive branch (by MACs, then FLOPs): one branch runs per call, which one is
-  data-dependent, so the report gives the worst case and says so.
+- ``If``: the branch its condition selects when the condition is known (a constant, a test on a shape
+  the shape engine folded, an input value the user bound); else the more expensive branch (by MACs,
+  then FLOPs): one branch runs per call, which one is data-dependent, so the report gives the worst
+  case and says so.
 - ``Loop``: body cost × trip count when the trip count is a known constant, else × 1 with a warning.
 - ``Scan``: body cost × the length of the first scan input along its scan axis.
 Nested control flow recurses. Body ops without a rule are listed as unsupported like any other.
@@ -57,6 +59,11 @@ def subgraph_cost(node: onnx.NodeProto, factory: ViewFactory, warnings: list[str
     if not bodies:
         return None
     label = node.name or node.op_type
+    if node.op_type == "If":
+        condition = _scalar(factory, node.input[0] if node.input else "")
+        taken = None if condition is None else dict(bodies).get("then_branch" if condition else "else_branch")
+        if taken is not None:
+            return _body_cost(taken, factory, warnings, unsupported)  # the other branch never runs
     costs = [_body_cost(body, factory, warnings, unsupported) for _, body in bodies]
     if node.op_type == "If":
         worst = max(costs, key=lambda c: (c.macs, c.flops))

@@ -70,6 +70,8 @@ def _entries() -> list[ZooEntry]:
           img, f"{_ARCH}.mobilenet:mobilenet_v1"),
         e("mobilenet_v2", "MobileNet v2 (width 1.0, torchvision layout): inverted residuals, ReLU6",
           img, f"{_ARCH}.mobilenet:mobilenet_v2"),
+        e("shufflenet_v2", "ShuffleNetV2 x1.0 (torchvision layout): channel split, 3x3 depthwise, channel shuffle",
+          img, f"{_ARCH}.shufflenet:shufflenet_v2"),
     ]
     return entries
 

@@ -41,7 +41,10 @@ def costs(model: ir.Model) -> Any:
 
 
 def as_ir_model(model: Any) -> Any:
-    """Accept an ``onnx_ir.Model``, a ``PassResult``, an ``onnx.ModelProto`` or a path to an .onnx file."""
+    """Accept an ``onnx_ir.Model``, a ``PassResult``, an ``onnx.ModelProto`` or a path to an .onnx file.
+
+    A ModelProto or file is normalised for rewriting (:func:`analyzer.model_files.normalise_for_rewrite`);
+    an ``onnx_ir.Model`` is the caller's object and is used as it is."""
     if isinstance(model, (ir.Model, ir.passes.PassResult)):
         return model
     import os
@@ -51,7 +54,11 @@ def as_ir_model(model: Any) -> Any:
     if isinstance(model, (str, os.PathLike)):
         model = onnx.load(str(model))
     if isinstance(model, onnx.ModelProto):
-        return ir.serde.deserialize_model(model)
+        from analyzer.model_files import normalise_for_rewrite
+
+        converted = ir.serde.deserialize_model(model)
+        normalise_for_rewrite(converted)  # weights listed as inputs or held in Constants become initializers
+        return converted
     raise TypeError(f"expected an onnx_ir.Model, onnx.ModelProto or path, got {type(model).__name__}")
 
 

@@ -425,6 +425,139 @@ def test_resize_with_unknown_scales_raises_shape_unknown():
         node_cost(node("Resize", [(1, 3, 8, 8), None, t((4,))], mode="linear"))
 
 
+# --- recurrent ops ----------------------------------------------------------------------------------
+# MACs = directions * steps * batch * gates * hidden * (input + hidden); FLOPs = 2 * MACs + per cell run
+# (direction, step, batch element): 2 bias adds per gate unit with B, the cell's element-wise work per
+# hidden unit (LSTM 9, +6 with peepholes; GRU 8; RNN 1), 1 per gate unit with clip.
+
+
+def lstm(x, hidden, directions=1, bias=True, peepholes=False, **attrs):
+    """LSTM over X (layout 0 [seq, batch, input] unless layout=1 is given)."""
+    inputs = [x, (directions, 4 * hidden, x[2]), (directions, 4 * hidden, hidden), (directions, 8 * hidden) if bias else None]
+    if peepholes:
+        inputs += [None, None, None, (directions, 3 * hidden)]
+    direction = {1: "forward", 2: "bidirectional"}[directions]
+    return node("LSTM", inputs, [None], hidden_size=hidden, direction=attrs.pop("direction", direction), **attrs)
+
+
+RECURRENT_CASES = {
+    # X 5 steps x batch 3 x 8 features, hidden 16
+    "lstm_forward": (lstm((5, 3, 8), 16),
+                     5 * 3 * 4 * 16 * (8 + 16), 5 * 3 * (2 * 4 * 16 + 9 * 16)),
+    "lstm_reverse_no_bias": (lstm((5, 3, 8), 16, bias=False, direction="reverse"),
+                             5 * 3 * 4 * 16 * (8 + 16), 5 * 3 * 9 * 16),
+    "lstm_bidirectional": (lstm((5, 3, 8), 16, directions=2),
+                           2 * 5 * 3 * 4 * 16 * (8 + 16), 2 * 5 * 3 * (2 * 4 * 16 + 9 * 16)),
+    # layout 1: X is [batch 3, seq 5, input 8] -- the same work as layout 0's [5, 3, 8]
+    "lstm_layout1": (lstm((3, 5, 8), 16, directions=2, layout=1),
+                     2 * 5 * 3 * 4 * 16 * (8 + 16), 2 * 5 * 3 * (2 * 4 * 16 + 9 * 16)),
+    "lstm_peepholes_clip": (lstm((5, 3, 8), 16, peepholes=True, clip=3.0),
+                            5 * 3 * 4 * 16 * (8 + 16), 5 * 3 * (2 * 4 * 16 + (9 + 6) * 16 + 4 * 16)),
+    # GRU: X 7 x 2 x 10, hidden 6
+    "gru_forward": (node("GRU", [(7, 2, 10), (1, 18, 10), (1, 18, 6), (1, 36)], [None], hidden_size=6),
+                    7 * 2 * 3 * 6 * (10 + 6), 7 * 2 * (2 * 3 * 6 + 8 * 6)),
+    # linear_before_reset moves the reset multiply after Rh·H' + Rbh: the same count
+    "gru_linear_before_reset": (node("GRU", [(7, 2, 10), (1, 18, 10), (1, 18, 6), (1, 36)], [None], hidden_size=6,
+                                     linear_before_reset=1),
+                                7 * 2 * 3 * 6 * (10 + 6), 7 * 2 * (2 * 3 * 6 + 8 * 6)),
+    "gru_bidirectional_clip": (node("GRU", [(7, 2, 10), (2, 18, 10), (2, 18, 6)], [None], hidden_size=6,
+                                    direction="bidirectional", clip=1.0),
+                               2 * 7 * 2 * 3 * 6 * (10 + 6), 2 * 7 * 2 * (8 * 6 + 3 * 6)),
+    # RNN: X 4 x 1 x 3, hidden 5, hidden_size taken from W when the attribute is absent
+    "rnn_reverse": (node("RNN", [(4, 1, 3), (1, 5, 3), (1, 5, 5), (1, 10)], [None], direction="reverse"),
+                    4 * 1 * 5 * (3 + 5), 4 * 1 * (2 * 5 + 5)),
+    "rnn_bidirectional_layout1": (node("RNN", [(2, 4, 3), (2, 5, 3), (2, 5, 5)], [None], hidden_size=5,
+                                       direction="bidirectional", layout=1),
+                                  2 * 4 * 2 * 5 * (3 + 5), 2 * 4 * 2 * 5),
+}
+
+
+@pytest.mark.parametrize("view, macs, extra_flops", RECURRENT_CASES.values(), ids=RECURRENT_CASES.keys())
+def test_recurrent_ops(view, macs, extra_flops):
+    assert node_cost(view) == Cost(macs, 2 * macs + extra_flops)
+
+
+def test_recurrent_weights_that_do_not_fit_are_a_bad_input_naming_the_node():
+    with pytest.raises(AnalyzerError, match="lstm_0"):  # W says 3 gates' worth of rows
+        node_cost(node("LSTM", [(5, 3, 8), (1, 48, 8), (1, 48, 16)], [None], hidden_size=16))
+    with pytest.raises(AnalyzerError, match="gru_0"):  # bidirectional needs two directions of weights
+        node_cost(node("GRU", [(7, 2, 10), (1, 18, 10), (1, 18, 6)], [None], direction="bidirectional"))
+    with pytest.raises(ShapeUnknown):
+        node_cost(node("RNN", [U, (1, 5, 3), (1, 5, 5)], [None]))
+
+
+# --- attention --------------------------------------------------------------------------------------
+# MACs = batch * heads * q_seq * total_seq * (head_size + v_head_size) (+ the packed input projection of
+# com.microsoft Attention); FLOPs = 2 * MACs + per score (batch * heads * q_seq * total_seq): 1 scale,
+# 3 softmax, 1 per mask or bias added (+3 for a softcap); + the projection's bias adds.
+MS = "com.microsoft"
+
+ATTENTION_CASES = {
+    # ONNX Attention, 4-D: batch 2, 4 heads, 6 queries, 10 keys, head 8, v_head 12
+    "onnx_4d": (node("Attention", [(2, 4, 6, 8), (2, 4, 10, 8), (2, 4, 10, 12)], [None], opset=23),
+                2 * 4 * 6 * 10 * (8 + 12), 2 * 4 * 6 * 10 * (1 + 3)),
+    # 3-D grouped-query: 8 query heads of 32 / 8 = 4, 2 K/V heads (V 12 / 2 = 6 each), causal, 5 past + 10 new keys
+    "onnx_3d_gqa_causal_past": (node("Attention", [(2, 6, 32), (2, 10, 8), (2, 10, 12), None, (2, 2, 5, 4), (2, 2, 5, 6)],
+                                     [None], opset=23, q_num_heads=8, kv_num_heads=2, is_causal=1),
+                                2 * 8 * 6 * (5 + 10) * (4 + 6), 2 * 8 * 6 * 15 * (1 + 3 + 1)),
+    "onnx_mask_softcap": (node("Attention", [(1, 2, 3, 4), (1, 2, 5, 4), (1, 2, 5, 4), (3, 5)], [None], opset=23,
+                               softcap=30.0),
+                          1 * 2 * 3 * 5 * (4 + 4), 1 * 2 * 3 * 5 * (1 + 3 + 1 + 3)),
+    # com.microsoft Attention: input 2 x 5 x 16, packed weights 16 x 48, bias 48, 4 heads of 16 / 4 = 4
+    "ms_attention": (node("Attention", [(2, 5, 16), (16, 48), (48,)], [None], domain=MS, opset=1, num_heads=4),
+                     2 * 5 * 16 * 48 + 2 * 4 * 5 * 5 * (4 + 4), 2 * 5 * 48 + 2 * 4 * 5 * 5 * (1 + 3)),
+    # V narrower: qkv_hidden_sizes 16, 16, 8 gives v_head 8 / 4 = 2
+    "ms_attention_narrow_v": (node("Attention", [(2, 5, 16), (16, 40), (40,)], [None], domain=MS, opset=1,
+                                   num_heads=4, qkv_hidden_sizes=[16, 16, 8]),
+                              2 * 5 * 16 * 40 + 2 * 4 * 5 * 5 * (4 + 2), 2 * 5 * 40 + 2 * 4 * 5 * 5 * (1 + 3)),
+    # 3 past positions, mask, unidirectional, no bias
+    "ms_attention_past_mask": (node("Attention", [(2, 5, 16), (16, 48), None, (2, 8), (2, 2, 4, 3, 4)], [None],
+                                    domain=MS, opset=1, num_heads=4, unidirectional=1),
+                               2 * 5 * 16 * 48 + 2 * 4 * 5 * (3 + 5) * (4 + 4), 2 * 4 * 5 * 8 * (1 + 3 + 1)),
+    # shared past/present buffer of 32 positions, 3 of them used (past_sequence_length), attention_bias
+    "ms_attention_shared_buffer": (node("Attention", [(2, 5, 16), (16, 48), None, None, (2, 2, 4, 32, 4),
+                                                      (1, 4, 5, 8), t((1,), value=np.array([3], dtype=np.int32))],
+                                        [None], domain=MS, opset=1, num_heads=4, past_present_share_buffer=1),
+                                   2 * 5 * 16 * 48 + 2 * 4 * 5 * (3 + 5) * (4 + 4), 2 * 4 * 5 * 8 * (1 + 3 + 1)),
+    # MultiHeadAttention: query 2 x 5 x 16, key 2 x 7 x 16, value 2 x 7 x 8, 4 heads; bias 16 + 16 + 8
+    "mha_3d_bias": (node("MultiHeadAttention", [(2, 5, 16), (2, 7, 16), (2, 7, 8), (40,)], [None], domain=MS,
+                         opset=1, num_heads=4),
+                    2 * 4 * 5 * 7 * (4 + 2), 2 * (5 * 16 + 7 * (16 + 8)) + 2 * 4 * 5 * 7 * (1 + 3)),
+    "mha_packed_qkv": (node("MultiHeadAttention", [(2, 5, 4, 3, 4)], [None], domain=MS, opset=1, num_heads=4),
+                       2 * 4 * 5 * 5 * (4 + 4), 2 * 4 * 5 * 5 * (1 + 3)),
+    "mha_packed_kv_mask": (node("MultiHeadAttention", [(2, 5, 16), (2, 7, 4, 2, 4), None, None, (2, 7)], [None],
+                                domain=MS, opset=1, num_heads=4),
+                           2 * 4 * 5 * 7 * (4 + 4), 2 * 4 * 5 * 7 * (1 + 3 + 1)),
+    "mha_bnsh_key_value": (node("MultiHeadAttention", [(2, 5, 16), (2, 4, 9, 4), (2, 4, 9, 4)], [None], domain=MS,
+                                opset=1, num_heads=4),
+                           2 * 4 * 5 * 9 * (4 + 4), 2 * 4 * 5 * 9 * (1 + 3)),
+    # one new token over 6 past ones, attention_bias, causal
+    "mha_past_bias": (node("MultiHeadAttention", [(2, 1, 16), (2, 1, 16), (2, 1, 16), None, None, (1, 4, 1, 7),
+                                                  (2, 4, 6, 4), (2, 4, 6, 4)], [None], domain=MS, opset=1,
+                           num_heads=4, unidirectional=1),
+                      2 * 4 * 1 * (6 + 1) * (4 + 4), 2 * 4 * 1 * 7 * (1 + 3 + 1 + 1)),
+}
+
+
+@pytest.mark.parametrize("view, macs, extra_flops", ATTENTION_CASES.values(), ids=ATTENTION_CASES.keys())
+def test_attention_ops(view, macs, extra_flops):
+    assert node_cost(view) == Cost(macs, 2 * macs + extra_flops)
+
+
+def test_attention_without_what_it_needs_is_a_bad_input_or_unknown():
+    with pytest.raises(AnalyzerError, match="q_num_heads"):  # 3-D Q needs the head count
+        node_cost(node("Attention", [(2, 6, 32), (2, 10, 32), (2, 10, 32)], [None], opset=23))
+    with pytest.raises(AnalyzerError, match="num_heads"):
+        node_cost(node("MultiHeadAttention", [(2, 5, 16), (2, 7, 16), (2, 7, 16)], [None], domain=MS, opset=1))
+    with pytest.raises(AnalyzerError, match="not a multiple"):
+        node_cost(node("Attention", [(2, 5, 18), (18, 54)], [None], domain=MS, opset=1, num_heads=4))
+    with pytest.raises(ShapeUnknown):  # shared buffer, past length only known at run time
+        node_cost(node("Attention", [(2, 5, 16), (16, 48), None, None, (2, 2, 4, 32, 4), None, t((1,))],
+                       [None], domain=MS, opset=1, num_heads=4, past_present_share_buffer=1))
+    with pytest.raises(ShapeUnknown):
+        node_cost(node("Attention", [(2, 4, 6, 8), U, (2, 4, 10, 8)], [None], opset=23))
+
+
 # --- zero-cost, unsupported, unknown ----------------------------------------------------------------
 
 SHAPE_ONLY = ["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice",
@@ -439,8 +572,8 @@ def test_shape_only_ops_are_supported_and_free(op):
     assert ("", op) in COST_RULES
 
 
-@pytest.mark.parametrize("op, domain", [("Einsum", ""), ("LSTM", ""), ("NonMaxSuppression", ""),
-                                        ("Attention", "com.microsoft"), ("Conv", "com.example")])
+@pytest.mark.parametrize("op, domain", [("Einsum", ""), ("STFT", ""), ("NonMaxSuppression", ""),
+                                        ("GroupQueryAttention", "com.microsoft"), ("Conv", "com.example")])
 def test_op_without_rule_returns_none(op, domain):
     assert node_cost(node(op, [(2, 3)], [(2, 3)], domain=domain)) is None
 

@@ -148,3 +148,74 @@ def test_node_whose_shape_cannot_be_inferred_is_a_warning(tmp_path, capsys):
     assert data["complete"] is False
     assert any(w.startswith("cost unknown") and "after" in w for w in data["warnings"])
     assert [u["op_type"] for u in data["unsupported_ops"]] == ["Mystery"]
+
+
+# ---- the input shape the figures were counted at ----
+
+def _conv_over(x_shape) -> onnx.ModelProto:
+    """x[x_shape] → Conv 8@3x3 pad 1: MACs = 8 * H * W * 3 * 3 * 3."""
+    from onnx import helper
+
+    from tests.model_builders import make_model, weight
+
+    return make_model([helper.make_node("Conv", ["x", "W"], ["y"], name="conv", pads=[1, 1, 1, 1])],
+                      [("x", x_shape)], [("y", None)], [weight("W", 8, 3, 3, 3)])
+
+
+FORMATS = ("table", "markdown", "csv", "html", "json")
+
+
+def _inspect_all_formats(path: Path, capsys, *args: str) -> dict[str, str]:
+    outputs = {}
+    for fmt in FORMATS:
+        assert main(["inspect", str(path), "--format", fmt, *args]) == 0
+        outputs[fmt] = capsys.readouterr().out
+    return outputs
+
+
+def test_assumed_spatial_dims_put_the_shape_used_beside_the_macs_in_every_format(tmp_path, capsys):
+    path = tmp_path / "symbolic.onnx"
+    onnx.save(_conv_over(["N", 3, "H", "W"]), path)
+    out = _inspect_all_formats(path, capsys)
+    note = "at x: 1x3x1x1 (N, H, W assumed; bind with --input-shape)"  # every symbolic dim evaluated as 1
+    macs = 8 * 1 * 1 * 3 * 3 * 3
+    assert next(line for line in out["table"].splitlines() if line.startswith("MACs")).split() == [
+        "MACs", f"{macs:,}", f"({macs})", *note.split()]
+    assert f"| MACs | {macs:,} ({macs}) {note} |" in out["markdown"]
+    assert out["csv"].splitlines()[0] == f"# MACs {macs:,} {note}"
+    rows = list(csv.DictReader(io.StringIO(out["csv"].split("\n", 1)[1])))  # the header and rows follow the comment
+    assert [(r["name"], int(r["macs"])) for r in rows] == [("conv", macs)]
+    assert f"<tr><th>MACs</th><td>{macs:,} ({macs}) {note}</td></tr>" in out["html"]
+    data = json.loads(out["json"])
+    assert data["model"]["analyzed_inputs"] == {"x": [1, 3, 1, 1]}
+    assert data["model"]["inputs"][0]["shape"] == ["N", 3, "H", "W"]  # the model's own shape stays as it was
+    assert data["totals"]["macs"] == macs and data["complete"] is True  # complete: every node counted
+
+
+@pytest.mark.parametrize("args, analyzed", [
+    (["--input-shape", "x:1x3x32x32"], [1, 3, 32, 32]),
+    (["--dim", "H=32", "--dim", "W=32"], [1, 3, 32, 32]),  # only the batch left to assume: per-sample figures
+])
+def test_bound_spatial_dims_leave_the_headline_as_it_was(tmp_path, capsys, args, analyzed):
+    path = tmp_path / "symbolic.onnx"
+    onnx.save(_conv_over(["N", 3, "H", "W"]), path)
+    out = _inspect_all_formats(path, capsys, *args)
+    macs = 8 * 32 * 32 * 3 * 3 * 3
+    for fmt in FORMATS:
+        assert "bind with --input-shape" not in out[fmt], fmt
+    assert f"| MACs | {macs:,} (221.18K) |" in out["markdown"]
+    assert out["csv"].startswith("index,name,")
+    assert json.loads(out["json"])["model"]["analyzed_inputs"] == {"x": analyzed}
+
+
+def test_static_model_reports_its_own_shape_as_the_one_analyzed(tiny, capsys):
+    assert main(["inspect", str(tiny), "--format", "json", "--dim", "N=2"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"]["analyzed_inputs"] == {"x": [2, 3, 32, 32]}
+
+
+def test_dims_without_a_name_show_the_shape_used_too(tmp_path, capsys):
+    path = tmp_path / "unnamed.onnx"
+    onnx.save(_conv_over([1, 3, None, None]), path)
+    assert main(["inspect", str(path), "--format", "markdown"]) == 0
+    macs_row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| MACs |"))
+    assert "at x: 1x3x1x1 (" in macs_row and "assumed; bind with --input-shape)" in macs_row

@@ -457,3 +457,52 @@ def test_external_data_marked_by_a_non_canonical_varint_is_seen(tmp_path):
     loaded = load_model(path)
     assert loaded.external == {"w": "../outside.data"}
     assert len(loaded.warnings) == 1 and "outside the model's directory" in loaded.warnings[0]
+
+
+# ---------------------------------------------------------------- inputs of real exports, normalised at load
+
+
+def quirky_model() -> onnx.ModelProto:
+    """x with dims -1, 0, empty, '?' and one named; the initializer w also listed as an input (IR 3 style);
+    y declared with a -1 dim."""
+    w = numpy_helper.from_array(array((4, 3, 3, 3)), "w")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 1, 1, 1])
+    for d, written in zip(x.type.tensor_type.shape.dim, [-1, 0, None, "?", "H"]):
+        d.Clear()
+        if isinstance(written, int):
+            d.dim_value = written
+        elif written is not None:
+            d.dim_param = written
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "g",
+        [x, helper.make_tensor_value_info("w", TensorProto.FLOAT, [4, 3, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [-1, 2])], [w],
+    )  # fmt: skip
+    return helper.make_model(graph, ir_version=3, opset_imports=[helper.make_opsetid("", 8)])
+
+
+def test_unknown_input_dims_get_names_and_listed_initializers_leave_the_inputs(tmp_path):
+    loaded = load_model(save(quirky_model(), tmp_path / "m.onnx"))
+    assert [v.name for v in loaded.proto.graph.input] == ["x"]
+    assert [t.name for t in loaded.proto.graph.initializer] == ["w"]
+    dims = loaded.proto.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ["x.dim0", "x.dim1", "x.dim2", "x.dim3", "H"]
+    assert not any(d.HasField("dim_value") for d in dims)
+    output_dims = loaded.proto.graph.output[0].type.tensor_type.shape.dim
+    assert [(d.HasField("dim_value"), d.dim_value) for d in output_dims] == [(False, 0), (True, 2)]
+    assert loaded.warnings == [
+        "1 initializer(s) are also listed as graph inputs (IR 3 style): counted as constant weights and dropped "
+        "from the inputs, as onnxruntime's remove_initializer_from_input tool does",
+        "input dims written as -1, 0, '?' or left empty are symbolic: x.dim0, x.dim1, x.dim2, x.dim3 "
+        "(bind them with --dim NAME=N, --input-shape or --batch)",
+    ]
+
+
+def test_a_caller_model_proto_needing_normalisation_is_copied_not_changed():
+    model = quirky_model()
+    before = model.SerializeToString()
+    loaded = load_model(model)
+    assert loaded.proto is not model and model.SerializeToString() == before
+    assert [v.name for v in loaded.proto.graph.input] == ["x"]
+    plain = conv_model()
+    assert load_model(plain).proto is plain  # nothing to normalise: used as is

@@ -384,3 +384,31 @@ def test_library_errors_name_python_parameters():
         with pytest.raises(OptionError) as caught:
             make()
         assert caught.value.option == option and "--" not in str(caught.value)
+
+
+def test_normalise_for_rewrite_makes_listed_and_constant_weights_initializers():
+    from analyzer.model_files import normalise_for_rewrite
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((2, 3, 1, 1)).astype(np.float32), "W")
+    b = numpy_helper.from_array(rng.standard_normal(2).astype(np.float32), "B")
+    target = numpy_helper.from_array(np.array([1, -1], np.int64), "target")
+    nodes = [helper.make_node("Constant", [], ["B"], value=b, name="bias_const"),
+             helper.make_node("Constant", [], ["target"], value=target, name="target_const"),
+             helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv"),
+             helper.make_node("Reshape", ["c", "target"], ["y"], name="flatten")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", FLOAT, [1, 3, 4, 4]),
+                                           helper.make_tensor_value_info("W", FLOAT, [2, 3, 1, 1])],
+                              [helper.make_tensor_value_info("y", FLOAT, [1, 32])], [w])
+    proto = helper.make_model(graph, ir_version=3, opset_imports=[helper.make_opsetid("", 8)])
+    model = ir.serde.deserialize_model(proto)
+    notes = normalise_for_rewrite(model)
+    assert notes == ["1 initializer(s) dropped from the graph inputs", "IR version 3 raised to 4",
+                     "1 Constant weight(s) made initializers"]
+    assert [v.name for v in model.graph.inputs] == ["x"] and model.ir_version == 4
+    assert sorted(model.graph.initializers) == ["B", "W"]
+    assert [n.name for n in model.graph] == ["target_const", "conv", "flatten"]  # the shape constant stays a node
+    conv = next(n for n in model.graph if n.name == "conv")
+    assert conv.inputs[2].is_initializer()
+    np.testing.assert_array_equal(conv.inputs[2].const_value.numpy(), numpy_helper.to_array(b))
+    assert normalise_for_rewrite(model) == []  # idempotent

@@ -293,3 +293,37 @@ def test_identity_of_a_weight_is_an_alias_counted_once():
     assert report.totals.weight_bytes == 4 * (2 * 16 + 4)
     # the alias is a weight, not a live activation: the peak is two 4x8x8 float maps
     assert report.totals.peak_memory_bytes == 2 * (4 * 8 * 8 * 4)
+
+
+def test_constant_weights_count_like_initializers_and_shared_through_identity_once():
+    # the weights of test_identity_of_a_weight_is_an_alias_counted_once, held in Constant nodes
+    constants = [helper.make_node("Constant", [], [t.name], value=t, name=f"const_{t.name}")
+                 for t in (weight("W1", 4, 4, 1, 1), weight("W2", 4, 4, 1, 1, seed=1), weight("B", 4))]
+    nodes = constants + [
+        helper.make_node("Identity", ["B"], ["B_alias"], name="share"),
+        helper.make_node("Conv", ["x", "W1", "B"], ["c1"], name="conv1"),
+        helper.make_node("Conv", ["c1", "W2", "B_alias"], ["y"], name="conv2"),
+    ]
+    report = analyzer.inspect(make_model(nodes, [("x", [1, 4, 8, 8])], [("y", [1, 4, 8, 8])]))
+    nodes = by_name(report)
+    assert nodes["conv1"].params == nodes["conv2"].params == 4 * 4 + 4
+    assert nodes["conv1"].weight_bytes == 4 * (4 * 4 + 4)
+    assert (report.totals.params, report.totals.weight_bytes) == (2 * 16 + 4, 4 * (2 * 16 + 4))
+    # constants are no activations: only the two 4x8x8 float conv outputs count
+    assert report.totals.activation_bytes == 2 * (4 * 8 * 8 * 4)
+    assert all(nodes[n].activation_bytes == 0 for n in ("const_W1", "const_W2", "const_B", "share"))
+    assert report.totals.peak_memory_bytes == 2 * (4 * 8 * 8 * 4)
+
+
+def test_shape_and_scalar_constants_are_neither_weights_nor_activations():
+    nodes = [
+        helper.make_node("Constant", [], ["target"], value=onnx.numpy_helper.from_array(np.array([1, -1], np.int64)),
+                         name="target_const"),
+        helper.make_node("Constant", [], ["two"], value_float=2.0, name="two_const"),
+        helper.make_node("Reshape", ["x", "target"], ["r"], name="flatten"),
+        helper.make_node("Mul", ["r", "two"], ["y"], name="double"),
+    ]
+    report = analyzer.inspect(make_model(nodes, [("x", [1, 2, 3, 4])], [("y", [1, 24])]))
+    assert (report.totals.params, report.totals.weight_bytes) == (0, 0)
+    assert report.totals.activation_bytes == 2 * (24 * 4)  # the Reshape's and the Mul's float outputs
+    assert report.totals.flops == 24  # the Mul; the shape constant was read by Reshape

@@ -247,6 +247,18 @@ def test_inspect_options_as_query_or_form_equal_cli(server, capsys):
     assert expected["training_memory"]["optimizer"] == "adam" and expected["training_memory"]["batch"] == 4
 
 
+def test_inspect_input_value_selects_the_if_branch(server, tmp_path):
+    from tests.test_input_values import THEN_MACS, if_on_input_value
+
+    body = if_on_input_value().SerializeToString()
+    responses = [server.client.post("/v1/inspect", params=params, files={"model": ("if_on_c.onnx", body)})
+                 for params in ({"input_value": "c=1"}, {"input_value": "c"})]
+    assert responses[0].status_code == 200, responses[0].text
+    assert responses[0].json()["totals"]["macs"] == THEN_MACS
+    assert responses[0].json()["model"]["input_values"] == {"c": 1}
+    assert responses[1].status_code == 400 and "input_value 'c': expected NAME=NUMBER" in responses[1].text
+
+
 @pytest.mark.parametrize("fmt, media", [("markdown", "text/markdown"), ("csv", "text/csv")])
 def test_inspect_text_formats_equal_cli(server, fmt, media, capsys, tmp_path):
     local = tmp_path / "lenet5.onnx"

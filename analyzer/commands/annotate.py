@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     source, target = Path(args.model), Path(args.output)
     check_paths(source, target)
     report = analyze(args)
-    model, input_files = load(source)
+    model, input_files = load(source, normalise=False)  # annotations only: the graph is copied as it is
     check_output(target, input_files)
     count = annotate(model, report)
     save(model, target)

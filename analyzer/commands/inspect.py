@@ -15,6 +15,9 @@ def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", action="append", metavar="NAME:SHAPE",
                    help="override an input's shape, e.g. input:1x3x224x224 (NAME: optional for one-input models)")
     p.add_argument("--batch", type=int, help="bind symbolic batch dims to N; also the training-memory batch")
+    p.add_argument("--input-value", action="append", metavar="NAME=VALUE",
+                   help="bind the value of a small input, e.g. --input-value sr=16000 (N1,N2,... for a 1-D input; "
+                        "repeatable): what depends on it is computed, an If on it counts the branch it selects")
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
                    help="optimizer state for the training-memory estimate (default sgd)")
     p.add_argument("--strict", action="store_true", help="fail (exit 2) on ops without a counting rule or unknown shapes")
@@ -23,13 +26,14 @@ def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
 def analyze(args: argparse.Namespace) -> Any:
     """The report for ``args.model`` under the options of :func:`add_analysis_arguments`."""
     from analyzer.pipeline import inspect
-    from analyzer.shapes import parse_dim_options, parse_input_shape_options
+    from analyzer.shapes import parse_dim_options, parse_input_shape_options, parse_input_value_options
 
     return inspect(
         args.model,
         dims=parse_dim_options(args.dim),
         input_shapes=parse_input_shape_options(args.input_shape),
         batch=args.batch,
+        input_values=parse_input_value_options(args.input_value),
         optimizer=args.optimizer,
         strict=args.strict,
     )
@@ -49,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "MACs, FLOPs, params, bytes and receptive field in each node's Metrics")
     add_analysis_arguments(p)
     p.add_argument("--max-rows", type=int, default=0, help="table: show at most N node rows (default all)")
+    p.add_argument("--show-constants", action="store_true",
+                   help="table: list Constant nodes too (hidden by default; their values count as the params and "
+                        "weight bytes of the nodes that read them)")
     p.set_defaults(func=run)
 
 
@@ -74,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from analyzer.render import render
 
     report = analyze(args)
-    options = {"max_rows": args.max_rows, "color": args.output is None and sys.stdout.isatty()} if args.format == "table" else {}
+    options = {"max_rows": args.max_rows, "color": args.output is None and sys.stdout.isatty(),
+               "show_constants": args.show_constants} if args.format == "table" else {}
     text = render(report, args.format, **options)
     if args.netron:
         write_netron_attachment(report, args.model, args.netron)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from analyzer.summary import analyzed_shapes_note, input_values_note
 from analyzer.units import shape
 
 COLUMNS = (
@@ -14,7 +15,15 @@ COLUMNS = (
 
 
 def render(report, **_: object) -> str:
+    """One row per node after the header; when input dims were assumed, a ``#`` comment line first says
+    at which input shape the rows were counted (read with ``pandas.read_csv(..., comment="#")``); so does
+    one naming the input values bound."""
     buffer = io.StringIO()
+    note = analyzed_shapes_note(report)
+    if note:
+        buffer.write(f"# MACs {report.totals.macs:,}{note}\n")
+    if report.model.input_values:
+        buffer.write(f"# input values: {input_values_note(report)}\n")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for index, node in enumerate(report.nodes):

@@ -8,12 +8,15 @@ from analyzer import units
 from analyzer.summary import TOP_METRICS, category_shares, headline, top_nodes
 
 
-def render(report, *, max_rows: int = 0, color: bool = False, width: int | None = None, **_: object) -> str:
+def render(report, *, max_rows: int = 0, color: bool = False, width: int | None = None, show_constants: bool = False,
+           **_: object) -> str:
+    """``show_constants``: list Constant nodes too (hidden by default: their values count as weights of the
+    nodes that read them, which are listed)."""
     from rich.console import Console
 
     console = Console(file=io.StringIO(), force_terminal=color, color_system="auto" if color else None,
                       width=width or 160, record=False)
-    for table in (_summary(report), _nodes(report, max_rows), _by_op_type(report),
+    for table in (_summary(report), _nodes(report, max_rows, show_constants), _by_op_type(report),
                   *(_top(report, metric) for metric in TOP_METRICS), _category_shares(report)):
         console.print(table)
     if report.unsupported_ops:
@@ -36,7 +39,7 @@ def _summary(report):
     return summary
 
 
-def _nodes(report, max_rows: int):
+def _nodes(report, max_rows: int, show_constants: bool = False):
     from rich.table import Table
 
     nodes = Table(title="Nodes (execution order)", title_justify="left", header_style="bold")
@@ -44,8 +47,10 @@ def _nodes(report, max_rows: int):
                          ("MACs", "right"), ("FLOPs", "right"), ("activations", "right"), ("live after", "right"),
                          ("RF", "left")):
         nodes.add_column(col, justify=justify, overflow="fold")
-    shown = report.nodes if max_rows <= 0 else report.nodes[:max_rows]
-    for i, n in enumerate(shown):
+    # "#" stays the node's position in the report (and the JSON's node list) when Constant rows are hidden
+    listed = [(i, n) for i, n in enumerate(report.nodes) if show_constants or not _is_constant(n)]
+    shown = listed if max_rows <= 0 else listed[:max_rows]
+    for i, n in shown:
         nodes.add_row(
             str(i), n.name, n.op_type + ("" if n.supported else " *"), ", ".join(units.shape(o.shape) for o in n.outputs),
             f"{n.params:,}", f"{n.macs:,}", f"{n.flops:,}", units.nbytes(n.activation_bytes), units.nbytes(n.live_bytes),
@@ -55,9 +60,19 @@ def _nodes(report, max_rows: int):
     nodes.add_section()
     nodes.add_row("", "total", "", "", f"{t.params:,}", f"{t.macs:,}", f"{t.flops:,}", units.nbytes(t.activation_bytes),
                   f"peak {units.nbytes(t.peak_memory_bytes)}", "")
-    if len(shown) < len(report.nodes):
-        nodes.caption = f"{len(report.nodes) - len(shown)} more nodes not shown (--max-rows)"
+    notes = []
+    if len(shown) < len(listed):
+        notes.append(f"{len(listed) - len(shown)} more nodes not shown (--max-rows)")
+    if len(listed) < len(report.nodes):
+        notes.append(f"{len(report.nodes) - len(listed)} Constant nodes not shown: their values count with the nodes "
+                     "that read them, weights as params and weight bytes (--show-constants lists them)")
+    if notes:
+        nodes.caption = "; ".join(notes)
     return nodes
+
+
+def _is_constant(node) -> bool:
+    return node.op_type == "Constant" and node.domain in ("", "ai.onnx")
 
 
 def _by_op_type(report):

@@ -15,7 +15,8 @@ from typing import Any
 from analyzer.errors import AnalyzerError, OptionError  # no onnx: the worker reads this before the upload check
 
 # the request field of each Python API parameter whose name differs; any other parameter is its own field
-FIELDS = {"dims": "dim", "input_shapes": "input_shape", "time_budget": "time", "passes": "pass"}
+FIELDS = {"dims": "dim", "input_shapes": "input_shape", "time_budget": "time", "passes": "pass",
+          "input_values": "input_value"}
 
 
 class ServiceError(Exception):

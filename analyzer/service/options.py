@@ -124,19 +124,22 @@ INSPECT = [
     Option("dim", "str", "bind a symbolic dim, NAME=N (repeatable)", repeated=True),
     Option("input_shape", "str", "override an input's shape, NAME:1x3x224x224 (NAME: optional for one input; repeatable)",
            repeated=True),
+    Option("input_value", "str", "bind the value of a small input, NAME=VALUE (N1,N2,... for a 1-D input; repeatable): "
+                                 "an If on it counts the branch it selects", repeated=True),
     Option("optimizer", "str", "optimizer state for the training-memory estimate", "sgd", choices=tuple(OPTIMIZER_STATE_BUFFERS)),
     Option("strict", "bool", "fail (422) on ops without a counting rule or unknown shapes", False),
 ]
 
 
 def inspect_options(values: dict[str, Any]) -> dict[str, Any]:
-    from analyzer.shapes import parse_dim_options, parse_input_shape_options
+    from analyzer.shapes import parse_dim_options, parse_input_shape_options, parse_input_value_options
 
     return {
         "format": values["format"],
         "batch": values["batch"],
         "dims": _api(parse_dim_options, values["dim"]),
         "input_shapes": _api(parse_input_shape_options, values["input_shape"]),
+        "input_values": _api(parse_input_value_options, values["input_value"]),
         "optimizer": values["optimizer"],
         "strict": values["strict"],
     }

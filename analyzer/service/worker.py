@@ -97,6 +97,7 @@ def run_inspect(task: dict[str, Any], progress: Progress, scratch: Path) -> dict
         dims=options.get("dims") or {},
         input_shapes=options.get("input_shapes") or {},
         batch=options.get("batch"),
+        input_values=options.get("input_values") or {},
         optimizer=options.get("optimizer", "sgd"),
         strict=bool(options.get("strict")),
     )
