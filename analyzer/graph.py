@@ -208,6 +208,11 @@ class ViewFactory:
                     self.aliases[node.output[0]] = origin
             if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.output:
                 self._add_constant(node)
+            if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") and node.output \
+                    and node.input and node.input[0] in self.weights:
+                # a tensor made from a constant shape is a constant too: some exporters write weights as
+                # ConstantOfShape (onnx's "light" model-zoo files); counted where it is read, like a Constant
+                self.weights.add(node.output[0])
 
     def _add_constant(self, node: onnx.NodeProto) -> None:
         """A Constant is an initializer baked into the graph: its output is a constant like one (a weight when

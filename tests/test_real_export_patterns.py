@@ -341,3 +341,34 @@ def test_passes_take_these_patterns_as_a_model_proto_too(pattern):
     assert [r.node for r in result.steps[0].rewritten] == ["bn"]
     assert result.comparison.relative_l2_error < 1e-4
     assert proto.SerializeToString() == before  # the caller's proto is untouched
+
+
+def test_weights_made_by_constant_of_shape_are_params_not_activations():
+    """onnx's "light" model-zoo files write every weight as ConstantOfShape(constant shape)."""
+    from onnx import TensorProto, helper
+
+    def shape_constant(name: str, dims: list[int]) -> onnx.NodeProto:
+        return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, TensorProto.INT64, [len(dims)], dims))
+
+    def filled(name: str, shape_name: str) -> onnx.NodeProto:
+        return helper.make_node("ConstantOfShape", [shape_name], [name],
+                                value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.1]))
+
+    nodes = [shape_constant("w_shape", [8, 3, 3, 3]), filled("w", "w_shape"),
+             shape_constant("b_shape", [8]), filled("b", "b_shape"),
+             helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3])]
+    graph = helper.make_graph(nodes, "light", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 13)])
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"x": np.ones((1, 3, 10, 10), np.float32)})
+    assert y.shape == (1, 8, 8, 8)
+    report = analyzer.inspect(model)
+    assert report.complete, report.warnings
+    assert report.totals.params == 8 * 3 * 3 * 3 + 8
+    assert report.totals.weight_bytes == 4 * (8 * 3 * 3 * 3 + 8)
+    assert report.totals.macs == 8 * 8 * 8 * 3 * 3 * 3
+    # the ConstantOfShape outputs are weights: the conv's output is the only activation
+    assert report.totals.activation_bytes == 4 * 8 * 8 * 8
