@@ -38,6 +38,10 @@ NON_TRAINABLE_INPUTS = {
     # and its quantization scales and zero points
     ("com.microsoft", "DynamicQuantizeLSTM"): {4, 5, 6, 8, 9, 10, 11},
 }
+# Ops that only move or reshape their data input: a constant read through them is used where their output
+# is read (torch's legacy exporter expands a zero Constant into an LSTM's initial_h this way).
+DATA_MOVEMENT_OPS = {"Expand", "Tile", "Reshape", "Unsqueeze", "Squeeze", "Cast", "CastLike", "Identity",
+                     "Transpose", "Flatten", "Concat"}
 # int64 initializers are shapes, axes and indices (Reshape targets, Slice bounds), and rank-0 ones are
 # scalar constants (an LRN's alpha, a Pow's exponent): neither is a weight.
 INDEX_TYPES = {7}  # onnx.TensorProto.INT64
@@ -194,6 +198,8 @@ class _Tally:
     node_outputs: dict[int, list[str]] = field(default_factory=dict)
     used_weights: set[str] = field(default_factory=set)
     trainable: set[str] = field(default_factory=set)
+    # constants whose every use is a non-trainable input (an initial state, a mask): weight bytes, no params
+    state_only: set[str] = field(default_factory=set)
     unsupported: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     unknown_cost: list[str] = field(default_factory=list)
     unknown_size: set[str] = field(default_factory=set)
@@ -206,6 +212,7 @@ def build_report(G, model, loaded, warnings: list[str], *, batch: int | None, op
     """
     order: list[int] = G.graph["order"]
     tally = _Tally({n: v.nbytes for n, v in G.graph["inputs"].items() if v.nbytes is not None})
+    tally.state_only = _state_only_constants(G)
     nodes = {i: _node_report(G, i, tally, warnings) for i in order}
     warnings += _tally_warnings(tally, G.graph["weights"])
     ordered = [nodes[i] for i in order]
@@ -265,11 +272,53 @@ def _node_weights(view, tally: _Tally) -> tuple[dict[str, Any], int]:
         if forwards_weight or not _is_weight(t) or origin in node_weights:
             continue  # a weight read twice by one node counts once; an Identity of a weight is an alias
         node_weights[origin] = t
-        if k not in skip:
+        if k not in skip and origin not in tally.state_only:
             params += t.numel or 0
             tally.trainable.add(origin)
     tally.used_weights.update(node_weights)
     return node_weights, params
+
+
+def _state_only_constants(G) -> set[str]:
+    """Constants (by origin) that reach only non-trainable inputs (:data:`NON_TRAINABLE_INPUTS`), directly or
+    through :data:`DATA_MOVEMENT_OPS`: torch does not count an LSTM's zero initial state as a parameter, however
+    the exporter stores it. A constant read anywhere else (a weight slot, a graph output, a subgraph body) is
+    a parameter as before."""
+    readers: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    constants: dict[str, set[str]] = defaultdict(set)  # origin -> the names it is read under
+    for i in G.nodes:
+        view = G.nodes[i]["view"]
+        for k, t in enumerate(view.inputs):
+            if t is not None:
+                readers[t.name].append((i, k))
+                if _is_weight(t):
+                    constants[t.source or t.name].add(t.name)
+        direct = {t.name for t in view.inputs if t is not None}
+        for name in set(_consumed(G, i)) - direct:
+            readers[name].append((i, -1))  # read inside an If/Loop body: a use we do not follow
+    outputs = set(G.graph["outputs"])
+    trainable_use: dict[str, bool] = {}
+
+    def used_as_weight(name: str) -> bool:
+        if name not in trainable_use:
+            trainable_use[name] = True  # a cycle (never in a valid graph) stays a parameter
+            trainable_use[name] = name in outputs or any(_trainable_read(G, i, k, used_as_weight)
+                                                         for i, k in readers[name])
+        return trainable_use[name]
+
+    return {origin for origin, names in constants.items() if not any(used_as_weight(n) for n in names)}
+
+
+def _trainable_read(G, i: int, k: int, used_as_weight) -> bool:
+    """Whether node ``i`` reading its input ``k`` (-1: inside a body) uses the value as a parameter."""
+    view = G.nodes[i]["view"]
+    if k in NON_TRAINABLE_INPUTS.get((view.domain, view.op_type), set()):
+        return False
+    if view.domain in ("", "ai.onnx") and view.op_type in DATA_MOVEMENT_OPS and k >= 0:
+        if k > 0 and view.op_type != "Concat":
+            return False  # a shape, axes or repeats input
+        return any(used_as_weight(t.name) for t in view.outputs if t is not None)
+    return True
 
 
 def _count(G, i: int, report: NodeReport, tally: _Tally, warnings: list[str]) -> None:

@@ -372,3 +372,60 @@ def test_weights_made_by_constant_of_shape_are_params_not_activations():
     assert report.totals.macs == 8 * 8 * 8 * 3 * 3 * 3
     # the ConstantOfShape outputs are weights: the conv's output is the only activation
     assert report.totals.activation_bytes == 4 * 8 * 8 * 8
+
+
+# ---- a constant that only reaches a recurrent op's initial state: torch's legacy LSTM export ----
+
+
+def lstm_with_expanded_zero_state(also_added_to_output: bool = False) -> onnx.ModelProto:
+    """x [seq 5, batch 3, input 8] → LSTM hidden 16, whose initial_h and initial_c are Expand(Constant zeros
+    [1, 1, 16], [1, batch, 16]) with the batch read from Shape(x), as torch's legacy exporter writes them.
+    ``also_added_to_output``: the same constant is also added to the LSTM's Y_h (then it is a parameter)."""
+    rng = np.random.default_rng(0)
+    hidden, inputs = 16, 8
+
+    def const(name, array):
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name))
+
+    nodes = [const("zeros", np.zeros((1, 1, hidden), np.float32)),
+             const("W", rng.standard_normal((1, 4 * hidden, inputs)).astype(np.float32)),
+             const("R", rng.standard_normal((1, 4 * hidden, hidden)).astype(np.float32)),
+             const("B", rng.standard_normal((1, 8 * hidden)).astype(np.float32)),
+             helper.make_node("Shape", ["x"], ["x_shape"]),
+             const("batch_axis", np.array([1], np.int64)),
+             helper.make_node("Gather", ["x_shape", "batch_axis"], ["batch"]),
+             const("one", np.array([1], np.int64)), const("width", np.array([hidden], np.int64)),
+             helper.make_node("Concat", ["one", "batch", "width"], ["state_shape"], axis=0),
+             helper.make_node("Expand", ["zeros", "state_shape"], ["h0"]),
+             helper.make_node("Expand", ["zeros", "state_shape"], ["c0"]),
+             helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h", "Y_c"], hidden_size=hidden)]
+    outputs = ["Y", "Y_h"]
+    if also_added_to_output:
+        nodes.append(helper.make_node("Add", ["Y_h", "zeros"], ["Y_h_plus"]))
+        outputs = ["Y", "Y_h_plus"]
+    graph = helper.make_graph(nodes, "legacy_lstm", [helper.make_tensor_value_info("x", FLOAT, [5, 3, inputs])],
+                              [helper.make_tensor_value_info(n, FLOAT, None) for n in outputs])
+    return helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 14)])
+
+
+LSTM_PARAMS = 4 * 16 * 8 + 4 * 16 * 16 + 8 * 16  # W, R and both bias vectors: torch's nn.LSTM(8, 16) count
+
+
+def test_constant_reaching_only_initial_states_is_not_a_parameter():
+    model = lstm_with_expanded_zero_state()
+    y, y_h = _session(model).run(None, {"x": np.ones((5, 3, 8), np.float32)})
+    assert (y.shape, y_h.shape) == ((5, 1, 3, 16), (1, 3, 16))
+    report = analyzer.inspect(model)
+    assert report.complete, report.warnings
+    assert report.totals.params == LSTM_PARAMS
+    # the zero state is still stored with the weights, as torch's buffers are
+    assert report.totals.weight_bytes == 4 * (LSTM_PARAMS + 16)
+    assert [n.params for n in report.nodes if n.op_type == "Expand"] == [0, 0]
+    assert report.totals.macs == 4 * (8 * 16 + 16 * 16) * 5 * 3
+
+
+def test_the_same_constant_also_read_as_an_operand_stays_a_parameter():
+    model = lstm_with_expanded_zero_state(also_added_to_output=True)
+    _session(model).run(None, {"x": np.ones((5, 3, 8), np.float32)})
+    report = analyzer.inspect(model)
+    assert report.totals.params == LSTM_PARAMS + 16
