@@ -43,3 +43,9 @@ class OptionError(AnalyzerError):
         the parameter's own name)."""
         name = spell(self.option) if callable(spell) else spell.get(self.option, self.option)
         return f"{name} {self.problem}"
+
+
+def first_line(error: BaseException) -> str:
+    """An error as one line: onnx's and onnxruntime's messages run to many (C++ frames); keep the first."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

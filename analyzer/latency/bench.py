@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from analyzer import units
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, first_line
 from analyzer.latency import runtime
 from analyzer.latency.machine import machine_info
 from analyzer.latency.options import BenchOptions
@@ -126,7 +126,7 @@ def prepare(
     try:
         run_once()
     except Exception as e:
-        raise AnalyzerError(f"onnxruntime cannot run {label} on these inputs: {runtime.first_line(e)}") from e
+        raise AnalyzerError(f"onnxruntime cannot run {label} on these inputs: {first_line(e)}") from e
     return Runner(label, info, feeds, assumed, use_binding, run_once)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analyzer.errors import AnalyzerError, OptionError
+from analyzer.errors import AnalyzerError, OptionError, first_line
 
 PROVIDER_CHOICES = ("auto", "cuda", "cpu")
 # --optimization choices -> onnxruntime.GraphOptimizationLevel member names
@@ -47,12 +47,6 @@ def model_label(model: str | os.PathLike | bytes) -> str:
 def fallback_note(provider: str) -> str:
     """The note a report carries when the session asked for CUDA and runs on ``provider`` instead."""
     return f"CUDA execution provider was listed but the session fell back to {provider}"
-
-
-def first_line(error: BaseException) -> str:
-    """onnxruntime's messages run to many lines (C++ frames); a one-line error keeps the first."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 @dataclass

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.atomic import write_text_atomic  # os, tempfile and analyzer.errors only: no onnx before the upload check
+from analyzer.errors import first_line
 
 # lower-case words of an out-of-memory failure, in an exception's text (here) or the worker's log (the sandbox)
 MEMORY_MARKERS = ("memoryerror", "bad_alloc", "failed to allocate memory", "cannot allocate memory", "out of memory",
@@ -76,11 +77,6 @@ def _is_memory_failure(error: BaseException) -> bool:
         error = error.__cause__ or error.__context__
     return any(isinstance(e, MemoryError) or any(m in f"{type(e).__name__}: {e}".lower() for m in MEMORY_MARKERS)
                for e in chain)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # ---- tasks ----
@@ -208,18 +204,18 @@ def _error(task: dict[str, Any], error: BaseException) -> TaskError:
         return error
     if _is_memory_failure(error):
         return TaskError(422, "memory_limit",
-                         f"the model needs more memory than the worker's limit of {limit_mib} MiB: {_first_line(error)}")
+                         f"the model needs more memory than the worker's limit of {limit_mib} MiB: {first_line(error)}")
     if isinstance(error, ModelLoadError):
-        return TaskError(400, "not_onnx", _first_line(error))
+        return TaskError(400, "not_onnx", first_line(error))
     if isinstance(error, StrictModeError):
-        return TaskError(422, "strict", _first_line(error))
+        return TaskError(422, "strict", first_line(error))
     if isinstance(error, AnalyzerError):
         lines = error_message(error).strip().splitlines()  # a bad parameter named as the request field (dim)
         return TaskError(400, "bad_request", lines[0] if lines else type(error).__name__)
     if isinstance(error, RecursionError):
         return TaskError(400, "not_onnx", "the model is nested too deeply to analyze")
     return TaskError(422, "analysis_failed",
-                     f"the model could not be processed ({type(error).__name__}: {_first_line(error)})")
+                     f"the model could not be processed ({type(error).__name__}: {first_line(error)})")
 
 
 def main(argv: list[str]) -> int:
