@@ -15,7 +15,8 @@ from analyzer.errors import AnalyzerError, OptionError
 
 # The flag that sets a Python API parameter, where it is not ``--`` + the name with dashes.
 FLAGS = {"dims": "--dim", "input_shapes": "--input-shape", "time_budget": "--time", "passes": "--pass",
-         "bandwidth_gbs": "--bandwidth", "input_values": "--input-value"}
+         "bandwidth_gbs": "--bandwidth", "input_values": "--input-value",
+         "layer_seconds": "--layer-time", "end_to_end_seconds": "--time"}
 
 # Order is the order shown in --help.
 COMMAND_MODULES = ("inspect", "annotate", "optimize", "bench", "compare", "profile", "serve", "zoo", "export")

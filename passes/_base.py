@@ -32,12 +32,14 @@ Progress = Callable[[str, int, int, str], None]  # (pass name, index, total, nod
 ATTRIBUTE_KEYWORDS = {"kernel": "kernel_shape", "stride": "strides"}
 
 
-def costs(model: ir.Model) -> Any:
-    """The analyzer's report for ``model`` (params, MACs, peak memory per node and in total)."""
+def costs(model: ir.Model, options: VerifyOptions | None = None) -> Any:
+    """The analyzer's report for ``model`` (params, MACs, peak memory per node and in total) at the input
+    shapes ``options`` binds (the shapes the verification runs)."""
     import analyzer
 
+    binding = options.analysis_binding() if options is not None else {}
     # bytes: the analyzer walks them at the wire level without copying weights (a ModelProto is deep-copied)
-    return analyzer.inspect(ir.serde.serialize_model(model).SerializeToString())
+    return analyzer.inspect(ir.serde.serialize_model(model).SerializeToString(), **binding)
 
 
 def as_ir_model(model: Any) -> Any:
@@ -153,7 +155,8 @@ class RewritePass(ir.passes.FunctionalPass):
         the cost report and the reference outputs so they are not computed twice. ``verify`` and
         ``progress``, when given, replace the pass's own for this call."""
         clock = StageClock()
-        report_before = previous.report_after if previous is not None and previous.report_after else costs(model)
+        options = verify or self.verify_options
+        report_before = previous.report_after if previous is not None and previous.report_after else costs(model, options)
         clock.lap("costs")
         work = model.clone()
         records, new_values = self._rewrite_all(work.graph, report_before, progress or self.progress)
@@ -168,11 +171,11 @@ class RewritePass(ir.passes.FunctionalPass):
         clock.lap("shapes")
         reference = previous.run_after if previous is not None else None
         result.verification, result.run_before, result.run_after = verify_rewrite(
-            model, work, new_values, verify or self.verify_options, reference
+            model, work, new_values, options, reference
         )
         clock.lap("verify")
         if result.verification.structural_failure is None:
-            result.report_after = costs(work)
+            result.report_after = costs(work, options)
             _fill_costs(records, report_before, result.report_after)
             clock.lap("costs")
         failure = result.verification.structural_failure or self._tolerance_failure(result)

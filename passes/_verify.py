@@ -23,23 +23,56 @@ from typing import Any
 import onnx_ir as ir
 
 from analyzer import model_files
-from analyzer.errors import AnalyzerError, OptionError
+from analyzer.errors import AnalyzerError, OptionError, first_line
 from analyzer.latency.numerics import Comparison, compare_outputs
 
 
 @dataclass(frozen=True)
 class VerifyOptions:
-    """How a rewrite is checked against its input; the one place these defaults live."""
+    """How a rewrite is checked against its input, and at which input shapes; the one place these defaults live.
+
+    ``input_shapes`` (whole shapes by input name, "" for the only input), ``dims`` (symbolic dims by name)
+    and ``batch`` bind the inputs: the random draws, the analyzer's before/after figures and any timing
+    all use them. With ``inputs`` the file's arrays decide the shapes. A dim left free is taken as 1."""
 
     samples: int = 2  # random input draws
     seed: int = 0
     inputs: str | None = None  # .npy/.npz file; replaces the random draws
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    dims: dict[str, int] = field(default_factory=dict)
+    batch: int | None = None
 
     def __post_init__(self) -> None:
         if self.samples < 1:
             raise OptionError("samples", f"must be at least 1 (verification needs an input), got {self.samples}")
         if self.inputs and not Path(self.inputs).is_file():
             raise OptionError("inputs", f"file {self.inputs} does not exist")
+        if self.batch is not None and self.batch < 1:
+            raise OptionError("batch", f"must be positive, got {self.batch}")
+
+    @property
+    def bound(self) -> bool:
+        """Whether the user chose the input shapes (or gave inputs, whose shapes count)."""
+        return bool(self.input_shapes or self.dims or self.batch is not None or self.inputs)
+
+    def analysis_binding(self) -> dict[str, Any]:
+        """Keywords of :func:`analyzer.inspect` that give its figures these inputs' shapes."""
+        if self.inputs:
+            return {"input_shapes": _file_shapes(self.inputs)}
+        return {"input_shapes": dict(self.input_shapes), "dims": dict(self.dims), "batch": self.batch}
+
+
+def _file_shapes(path: str) -> dict[str, list[int]]:
+    """The shapes of the arrays in an .npy (the key "": the only input) or .npz file, without reading them."""
+    import numpy as np
+
+    try:
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as data:
+                return {name: list(data[name].shape) for name in data.files}
+        return {"": list(np.load(path, mmap_mode="r", allow_pickle=False).shape)}
+    except Exception as e:  # numpy raises ValueError, OSError, zipfile errors for a bad file
+        raise OptionError("inputs", f"cannot read {path}: {first_line(e)}") from e
 
 
 @dataclass
@@ -104,15 +137,25 @@ def _session(source: Any) -> Any:
 
 
 def _run(session: Any, options: VerifyOptions, feeds: list[dict[str, Any]] | None) -> ModelRun:
-    from analyzer.latency.runtime import load_inputs, make_inputs
+    from analyzer.latency.runtime import load_inputs, make_inputs, shape_text
 
+    assumed: dict[str, int] = {}
     if feeds is None:
         if options.inputs:
             feeds = [load_inputs(options.inputs, session)]
         else:
-            feeds = [make_inputs(session, seed=options.seed + i)[0] for i in range(options.samples)]
+            made = [make_inputs(session, dims=options.dims, batch=options.batch, shapes=options.input_shapes,
+                                seed=options.seed + i) for i in range(options.samples)]
+            feeds, assumed = [f for f, _ in made], made[0][1]
     names = [o.name for o in session.get_outputs()]
-    outputs = [dict(zip(names, session.run(None, feed))) for feed in feeds]
+    outputs = []
+    for feed in feeds:
+        try:
+            outputs.append(dict(zip(names, session.run(None, feed))))
+        except Exception as e:  # onnxruntime's errors for shapes a model cannot take (Concat, Reshape, ...)
+            free = f"; dims nobody bound were taken as 1 ({', '.join(assumed)})" if assumed else ""
+            raise OptionError("input_shapes", f"must fit the model: it cannot run at {shape_text(feed)}{free}: "
+                              f"{first_line(e)}") from e
     return ModelRun(options, feeds, outputs)
 
 

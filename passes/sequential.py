@@ -108,7 +108,7 @@ class Sequential(ir.passes.Sequential):
     def _step(self, p: ir.passes.PassBase, model: ir.Model, previous: RewriteResult | None) -> RewriteResult:
         if isinstance(p, RewritePass):
             return p.apply(model, previous, verify=self.verify, progress=self.progress)
-        return foreign_step(p, model, previous)
+        return foreign_step(p, model, previous, self.verify)
 
     def _final_comparison(self, original: ir.Model, steps: list[RewriteResult]) -> Comparison | None:
         changed = [s for s in steps if s.modified]
@@ -128,11 +128,13 @@ class Sequential(ir.passes.Sequential):
         return compare_outputs(reference.outputs, final.outputs)
 
 
-def foreign_step(p: ir.passes.PassBase, model: ir.Model, previous: RewriteResult | None) -> RewriteResult:
+def foreign_step(p: ir.passes.PassBase, model: ir.Model, previous: RewriteResult | None,
+                 options: VerifyOptions | None = None) -> RewriteResult:
     """Run a pass that is not a rewrite pass as one step: on a copy when it would change ``model``, with the
-    cost report of its output and no verification (nor reference outputs for the next pass)."""
+    cost report of its output (at the shapes ``options`` binds) and no verification (nor reference outputs
+    for the next pass)."""
     clock = StageClock()
-    report_before = previous.report_after if previous is not None and previous.report_after else costs(model)
+    report_before = previous.report_after if previous is not None and previous.report_after else costs(model, options)
     clock.lap("costs")
     functional = ir.passes.functionalize(p) if p.in_place or p.changes_input else p
     outcome = functional(model)
@@ -141,7 +143,7 @@ def foreign_step(p: ir.passes.PassBase, model: ir.Model, previous: RewriteResult
     result = RewriteResult(outcome.model, outcome.modified, name if isinstance(name, str) else type(p).__name__,
                            report_before=report_before, timings=clock.laps)
     if outcome.modified:
-        result.report_after = costs(outcome.model)
+        result.report_after = costs(outcome.model, options)
         clock.lap("costs")
     else:
         result.report_after = report_before

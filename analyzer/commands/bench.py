@@ -25,6 +25,8 @@ def add_run_arguments(p: argparse.ArgumentParser, *, time_default: str) -> None:
                         "auto takes CUDA when usable and says so loudly when it falls back (default %(default)s)")
     p.add_argument("--batch", type=int, help="bind symbolic batch (leading) dims to N")
     p.add_argument("--dim", action="append", metavar="NAME=N", help="bind a symbolic dim (repeatable)")
+    p.add_argument("--input-shape", action="append", metavar="NAME:SHAPE",
+                   help="an input's whole shape, e.g. images:1x3x320x320 (NAME: optional for one-input models)")
     p.add_argument("--inputs", metavar="FILE", help="inputs from .npy (one-input models) or .npz (arrays named after inputs)")
     p.add_argument("--warmup", type=int, help=f"untimed warm-up runs, the first run included, so at least 1 (default "
                                              f"{warmup['cpu']} on CPU, {warmup['cuda']} on CUDA to cover cuDNN's "
@@ -53,7 +55,7 @@ def bench_options_from(args: argparse.Namespace):
     from analyzer.errors import AnalyzerError
     from analyzer.latency.options import BenchOptions
     from analyzer.latency.runtime import PROVIDER_CHOICES
-    from analyzer.shapes import parse_dim_options
+    from analyzer.shapes import parse_dim_options, parse_input_shape_options
 
     if args.provider not in PROVIDER_CHOICES:
         raise AnalyzerError(f"unknown provider {args.provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
@@ -61,6 +63,7 @@ def bench_options_from(args: argparse.Namespace):
         provider=args.provider,
         batch=args.batch,
         dims=parse_dim_options(args.dim),
+        input_shapes=parse_input_shape_options(args.input_shape),
         inputs_file=args.inputs,
         warmup=args.warmup,
         iters=args.iters,

@@ -115,7 +115,8 @@ def prepare(
     elif options.inputs_file:
         feeds, assumed = runtime.load_inputs(options.inputs_file, info.session), {}
     else:
-        feeds, assumed = runtime.make_inputs(info.session, dims=options.dims, batch=options.batch, seed=options.seed)
+        feeds, assumed = runtime.make_inputs(info.session, dims=options.dims, batch=options.batch,
+                                             shapes=options.input_shapes, seed=options.seed)
     on_cuda = info.provider == runtime.CUDA
     use_binding = (options.io_binding or on_cuda) if bind_inputs is None else bind_inputs
     if use_binding:

@@ -5,8 +5,9 @@ For a reference output ``a`` and a candidate ``b`` (flattened, in float64):
 - max abs error        ``max |a - b|``
 - relative L2 error    ``||a - b||_2 / ||a||_2`` (``||a - b||_2`` when ``a`` is all zeros)
 - cosine similarity    ``<a, b> / (||a||_2 ||b||_2)`` (1.0 when both are zero)
-- top-1 agreement      share of rows whose argmax over axis 1 is the same; only for outputs of rank >= 2
-  with more than one class (a classifier's logits), ``None`` otherwise.
+- top-1 agreement      share of rows whose argmax over axis 1 is the same; only for a class vector per
+  row — an output of shape (N, C) with C > 1, a classifier's logits — and ``None`` otherwise (the
+  argmax of a detector's (N, 84, anchors) map or a feature map means nothing)
 
 Several samples (runs) of one output are concatenated before the metrics are taken, so the relative
 error is over everything the comparison saw. :func:`compare_outputs` reports each output and the
@@ -77,7 +78,7 @@ def output_metrics(name: str, reference: Any, candidate: Any) -> OutputMetrics:
     else:
         cosine = float(a64 @ b64) / (norm_a * norm_b)
     top1 = None
-    if a.ndim >= 2 and a.shape[1] > 1:
+    if a.ndim == 2 and a.shape[1] > 1:
         top1 = float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1)))
     return OutputMetrics(name, float(np.max(np.abs(diff))), relative, cosine, top1, int(a64.size))
 

@@ -28,6 +28,7 @@ class BenchOptions:
     provider: str = "auto"
     batch: int | None = None
     dims: dict[str, int] = field(default_factory=dict)
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)  # whole shapes by input name ("": the only one)
     inputs_file: str | None = None
     warmup: int | None = None
     iters: int | None = None
@@ -56,6 +57,9 @@ class BenchOptions:
         for name, value in self.dims.items():
             if value < 1:
                 raise OptionError("dims", f"{name}={value}: a dimension must be positive")
+        for name, shape in self.input_shapes.items():
+            if not shape or any(d < 1 for d in shape):
+                raise OptionError("input_shapes", f"{name or 'the input'}: {shape} is not a shape of positive dims")
         if self.cudnn_conv_algo_search not in CUDNN_SEARCH_CHOICES:
             raise AnalyzerError(
                 f"unknown cudnn_conv_algo_search {self.cudnn_conv_algo_search!r}; "

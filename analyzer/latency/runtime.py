@@ -202,6 +202,35 @@ def _resolve_dims(
     return tuple(resolved)
 
 
+def bound_shapes(specs: list[tuple[str, list[Any], str]], shapes: dict[str, list[int]]) -> dict[str, list[int]]:
+    """``shapes`` by input name, checked against the inputs' ranks and fixed dims; the key "" names the
+    only input of a one-input model (``--input-shape 1x3x320x320``)."""
+    by_name = {name: shape for name, shape, _ in specs}
+    bound: dict[str, list[int]] = {}
+    for name, shape in shapes.items():
+        if name == "":
+            if len(specs) != 1:
+                raise OptionError("input_shapes", f"without a name needs a model with one input; this one has "
+                                  f"{len(specs)}: {', '.join(by_name)} (use NAME:SHAPE)")
+            name = specs[0][0]
+        if name not in by_name:
+            raise OptionError("input_shapes", f"names {name!r}, which is not an input (inputs: {', '.join(by_name)})")
+        declared = by_name[name]
+        if len(declared) != len(shape):
+            raise OptionError("input_shapes", f"{name}: rank {len(shape)} given, the model's input has rank {len(declared)}")
+        fixed = [(axis, d, s) for axis, (d, s) in enumerate(zip(declared, shape)) if isinstance(d, int) and d >= 0 and d != s]
+        if fixed:
+            axis, d, s = fixed[0]
+            raise OptionError("input_shapes", f"{name}: dim {axis} is fixed at {d} in the model, {s} given")
+        bound[name] = list(shape)
+    return bound
+
+
+def shape_text(feeds: dict[str, Any]) -> str:
+    """``images 1x3x320x320, mask 1x100`` for messages."""
+    return ", ".join(f"{name} {'x'.join(map(str, array.shape)) or 'scalar'}" for name, array in feeds.items())
+
+
 def input_specs(session: Any) -> list[tuple[str, list[Any], str]]:
     """(name, shape with symbolic dims, numpy dtype name) for each model input."""
     specs = []
@@ -218,16 +247,23 @@ def make_inputs(
     *,
     dims: dict[str, int] | None = None,
     batch: int | None = None,
+    shapes: dict[str, list[int]] | None = None,
     seed: int = 0,
 ) -> tuple[dict[str, Any], dict[str, int]]:
-    """Random inputs from the session's input shapes and dtypes; returns (feeds, assumed dims)."""
+    """Random inputs from the session's input shapes and dtypes; returns (feeds, assumed dims).
+
+    ``shapes`` (by input name; "" for the only input) gives whole input shapes, ``dims`` binds symbolic
+    dims by name and ``batch`` a free leading dim; any dim still free is taken as 1 and listed in the
+    assumed dims."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     feeds: dict[str, Any] = {}
     assumed: dict[str, int] = {}
-    for name, shape, dtype in input_specs(session):
-        concrete = _resolve_dims(name, shape, dims or {}, batch, assumed)
+    specs = input_specs(session)
+    whole = bound_shapes(specs, shapes or {})
+    for name, shape, dtype in specs:
+        concrete = tuple(whole[name]) if name in whole else _resolve_dims(name, shape, dims or {}, batch, assumed)
         if dtype.startswith("float"):
             feeds[name] = rng.standard_normal(concrete).astype(dtype)
         elif dtype == "bool":

@@ -153,6 +153,10 @@ OPTIMIZE = [
     Option("passes", "str", "alias of `pass`", repeated=True),
     Option("samples", "int", "random inputs for the numerical check", 2, minimum=1),
     Option("seed", "int", "seed of the first random input", 0, minimum=0),
+    Option("batch", "int", "bind symbolic batch dims to N (verification inputs and figures)", minimum=1),
+    Option("dim", "str", "bind a symbolic dim, NAME=N (repeatable)", repeated=True),
+    Option("input_shape", "str", "an input's shape, NAME:1x3x320x320 (NAME: optional for one input; repeatable)",
+           repeated=True),
 ]
 MAX_SAMPLES = 64
 
@@ -168,10 +172,14 @@ def optimize_options(values: dict[str, Any]) -> dict[str, Any]:
         raise ServiceError(400, "bad_option", "no pass given: add at least one `pass` field, e.g. pass=fold-bn")
     if values["samples"] > MAX_SAMPLES:
         raise ServiceError(400, "bad_option", f"option 'samples' must be at most {MAX_SAMPLES}, got {values['samples']}")
-    verify = VerifyOptions(samples=values["samples"], seed=values["seed"])
+    from analyzer.shapes import parse_dim_options, parse_input_shape_options
+
+    shapes = {"dims": _api(parse_dim_options, values["dim"]),
+              "input_shapes": _api(parse_input_shape_options, values["input_shape"]), "batch": values["batch"]}
+    verify = _api(VerifyOptions, samples=values["samples"], seed=values["seed"], **shapes)
     for spec in specs:
         _api(parse_pass, spec, verify=verify)  # a bad spec is a 400 before any upload is parsed
-    return {"passes": specs, "samples": values["samples"], "seed": values["seed"]}
+    return {"passes": specs, "samples": values["samples"], "seed": values["seed"], **shapes}
 
 
 # ---- compare ----

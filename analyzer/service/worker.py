@@ -133,7 +133,8 @@ def run_optimize(task: dict[str, Any], progress: Progress, scratch: Path) -> dic
     def on_stage(stage: str) -> None:
         progress.update(stage=OPTIMIZE_STAGES[stage], phase=stage)
 
-    verify = VerifyOptions(**{key: int(options[key]) for key in ("samples", "seed") if key in options})
+    given = {key: options[key] for key in ("samples", "seed", "dims", "input_shapes", "batch") if options.get(key) is not None}
+    verify = VerifyOptions(**given)
     out_dir = scratch / "out"
     out_dir.mkdir(exist_ok=True)
     target = out_dir / output_name
