@@ -79,7 +79,9 @@ def normalise_for_rewrite(model: Any) -> list[str]:
       ``RemoveInitializersFromInputsPass``, as onnxruntime's ``remove_initializer_from_input`` tool does);
       the IR version becomes at least 4, the first that allows initializers outside the inputs;
     * a Constant node holding a weight (a tensor of rank >= 1 that is not int64, the analyzer's weight
-      test) becomes an initializer of the same name; shape constants stay nodes.
+      test) becomes an initializer of the same name; shape constants stay nodes;
+    * a ConstantOfShape of a constant shape that makes such a weight (onnx's "light" model-zoo files fill
+      every weight so) becomes an initializer holding the filled tensor.
     """
     import onnx_ir.passes.common as common_passes
 
@@ -93,6 +95,9 @@ def normalise_for_rewrite(model: Any) -> list[str]:
     lifted = _lift_weight_constants(model)
     if lifted:
         notes.append(f"{lifted} Constant weight(s) made initializers")
+    filled = _fill_constant_of_shape(model)
+    if filled:
+        notes.append(f"{filled} ConstantOfShape weight(s) made initializers")
     return notes
 
 
@@ -117,6 +122,37 @@ def _lift_weight_constants(model: Any) -> int:
     return lifted
 
 
+def _fill_constant_of_shape(model: Any) -> int:
+    """ConstantOfShape nodes of the main graph whose shape is a constant and whose result is a weight (rank
+    >= 1, not int64, not a graph output) replaced by initializers holding the filled tensor; returns how many."""
+    import numpy as np
+    import onnx_ir as ir
+
+    filled = 0
+    for node in list(model.graph):
+        if node.op_type != "ConstantOfShape" or node.domain not in ("", "ai.onnx") or not node.inputs:
+            continue
+        shape_value, out = node.inputs[0], node.outputs[0]
+        producer = shape_value.producer() if shape_value is not None else None
+        if shape_value is not None and shape_value.const_value is not None:
+            shape = shape_value.const_value.numpy()
+        elif producer is not None and producer.op_type == "Constant" and "value" in producer.attributes:
+            shape = producer.attributes["value"].as_tensor().numpy()
+        else:
+            continue
+        attr = node.attributes.get("value")
+        fill = attr.as_tensor().numpy().reshape(-1)[:1] if attr is not None else np.zeros(1, np.float32)
+        if out.is_graph_output() or shape.ndim != 1 or len(shape) == 0 or fill.dtype in (np.int64, np.object_):
+            continue
+        tensor = ir.tensor(np.full([int(d) for d in shape], fill[0], dtype=fill.dtype), name=out.name)
+        initializer = ir.Value(name=out.name, shape=tensor.shape, type=ir.TensorType(tensor.dtype), const_value=tensor)
+        out.replace_all_uses_with(initializer)
+        model.graph.remove(node, safe=True)
+        model.graph.register_initializer(initializer)
+        filled += 1
+    return filled
+
+
 def check_output(target: Path, input_files: list[Path]) -> None:
     """Neither the output nor its external-data file may be one of the input's files."""
     outputs = [target, target.with_name(target.name + ".data")]
@@ -126,11 +162,13 @@ def check_output(target: Path, input_files: list[Path]) -> None:
                 raise OptionError("output", f"{target}: refusing to overwrite the input's file {used}; choose another file")
 
 
-def save(model: Any, target: Path) -> None:
+def save(model: Any, target: Path, input_files: list[Path] = ()) -> None:
     """Write atomically; above protobuf's limit the weights go to ``<output>.data`` beside it (our choice of
-    location: an input's external-data location is never reused)."""
+    location: an input's external-data location is never reused). ``input_files``: the files of the model
+    it was read from, which neither file may overwrite (:func:`check_output`)."""
     import tempfile
 
+    check_output(target, list(input_files))
     import onnx_ir as ir
 
     from analyzer.atomic import atomic_path, write_bytes_atomic

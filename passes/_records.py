@@ -47,6 +47,26 @@ class TargetRecord:
         return dataclasses.asdict(self)
 
 
+class SavesModel:
+    """``save(path)`` for a result that holds ``model``, the ``input_files`` it was read from and ``output``."""
+
+    model: Any
+    input_files: list
+    output: str | None
+
+    def save(self, path: Any) -> Any:
+        """Write ``model`` to ``path`` atomically (weights beside it in ``<path>.data`` above protobuf's
+        2 GiB limit); refuses a path that is one of the input's files."""
+        from pathlib import Path
+
+        from analyzer.model_files import save
+
+        target = Path(path)
+        save(self.model, target, self.input_files)
+        self.output = str(target)
+        return target
+
+
 class RecordSelection:
     """``rewritten`` and ``skipped`` of a result that has ``records`` (one pass's, or a whole run's)."""
 

@@ -21,7 +21,7 @@ import onnx_ir as ir
 
 from analyzer.errors import AnalyzerError, OptionError
 from passes._base import Progress, as_ir_model
-from passes._records import PassFailed, totals_dict
+from passes._records import PassFailed, SavesModel, totals_dict
 from passes._verify import VerifyOptions
 from passes.sequential import Sequential, SequentialResult
 
@@ -30,7 +30,7 @@ IN_MEMORY = "(in memory)"  # how the summaries name an input given as a model, n
 
 
 @dataclass
-class OptimizeResult(SequentialResult):
+class OptimizeResult(SavesModel, SequentialResult):
     """A :class:`~passes.sequential.SequentialResult` that knows its input and output, and can save itself.
 
     ``source`` and ``output`` are the names the summaries print (a shell may replace them with its own
@@ -46,17 +46,9 @@ class OptimizeResult(SequentialResult):
         return self.output is not None
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the rewritten model to ``path`` atomically (weights beside it in ``<path>.data`` above
-        protobuf's 2 GiB limit); refuses a path that is one of the input's files."""
-        from analyzer.model_files import check_output, save
-
         if self.failure is not None:
             raise AnalyzerError(f"nothing to save: {self.failure}")
-        target = Path(path)
-        check_output(target, self.input_files)
-        save(self.model, target)
-        self.output = str(target)
-        return target
+        return super().save(path)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -87,14 +87,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _progress(quiet: bool):
+def _progress(quiet: bool, prefix: str = ""):
+    """One progress line per step on stderr (rewritten in place on a terminal): ``{prefix}{what}: i/n {detail}``;
+    the callback takes (what, index, total, detail), as the passes and the auto search call it."""
     if quiet:
         return None
     tty = sys.stderr.isatty()
 
-    def show(pass_name: str, index: int, total: int, node: str) -> None:
+    def show(what: str, index: int, total: int, detail: str) -> None:
         end = "\r" if tty else "\n"
-        print(f"{pass_name}: {index + 1}/{total} {node}".ljust(78 if tty else 0), end=end, file=sys.stderr, flush=True)
+        text = f"{prefix}{what}: {index + 1}/{total} {detail}".rstrip()
+        print((text[:78] if tty else text).ljust(78 if tty else 0), end=end, file=sys.stderr, flush=True)
 
     return show
 
@@ -164,19 +167,6 @@ def auto_options_from(args: argparse.Namespace):
     return options
 
 
-def _auto_progress(quiet: bool):
-    if quiet:
-        return None
-    tty = sys.stderr.isatty()
-
-    def show(stage: str, index: int, total: int, detail: str) -> None:
-        end = "\r" if tty else "\n"
-        text = f"auto: {stage} {index + 1}/{total} {detail}".rstrip()
-        print(text[:78].ljust(78 if tty else 0), end=end, file=sys.stderr, flush=True)
-
-    return show
-
-
 def run_auto(args: argparse.Namespace) -> int:
     if args.passes:
         raise AnalyzerError("give --pass or --auto, not both")
@@ -185,7 +175,7 @@ def run_auto(args: argparse.Namespace) -> int:
     source, target = Path(args.model), Path(args.output)
     _check_report_path(args.report, source, target)
     options = auto_options_from(args)
-    result = auto_optimize(source, options, output=target, progress=_auto_progress(args.quiet))
+    result = auto_optimize(source, options, output=target, progress=_progress(args.quiet, prefix="auto "))
     _end_progress_line(args.quiet)
     doc = result.to_dict()
     if args.format == "html":

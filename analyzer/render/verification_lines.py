@@ -29,5 +29,7 @@ def verification_line(verification: Mapping[str, Any] | None, modified: bool = F
              f"onnxruntime {'ok' if verification['onnxruntime'] == 'ok' else 'FAILED'}"]
     if verification.get("comparison") is not None:
         parts.append(comparison_line(verification["comparison"]))
+    if verification.get("rounding_sensitivity") is not None:
+        parts.append(f"the input model's own float32 rounding sensitivity {verification['rounding_sensitivity']:.3g}")
     status = "passed" if verification["passed"] else f"FAILED: {verification['failure']}"
     return f"{status}; " + ", ".join(parts)

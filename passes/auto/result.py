@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from passes._records import SavesModel
 
 SCHEMA = "analyzer.optimize.auto/1"
 NOTHING_PAYS = "no rewrite is faster on this provider"
@@ -125,7 +126,7 @@ class EndToEnd:
 
 
 @dataclass
-class AutoResult:
+class AutoResult(SavesModel):
     """The search, its choices, and the model it produced (``model``: the input when nothing pays)."""
 
     model: Any = field(repr=False)  # onnx_ir.Model to save
@@ -161,16 +162,6 @@ class AutoResult:
             return self.reason or NOTHING_PAYS
         e2e = self.end_to_end
         return f"{len(self.chosen)} layer(s) rewritten: {e2e.measured_speedup:.2f}x measured" if e2e else "rewritten"
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model (rewritten, or the input unchanged when nothing pays) atomically."""
-        from analyzer.model_files import check_output, save
-
-        target = Path(path)
-        check_output(target, self.input_files)
-        save(self.model, target)
-        self.output = str(target)
-        return target
 
     def to_dict(self) -> dict[str, Any]:
         return {

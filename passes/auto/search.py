@@ -21,8 +21,6 @@ on the user's calibration inputs.
 from __future__ import annotations
 
 import os
-import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -362,17 +360,19 @@ def _build(model: ir.Model, chosen: list[CandidateResult], candidates: dict[str,
     return model
 
 
-def _verify_final(model: ir.Model) -> None:
+def _verify_final(original: ir.Model, model: ir.Model) -> None:
     """Shapes re-inferred and onnx.checker's full check on the model about to be timed and written."""
     import onnx
     import onnx_ir.passes.common as common_passes
 
+    from passes._base import keep_output_declarations
     from passes._verify import loadable
 
     try:
         common_passes.ShapeInferencePass()(model)
     except Exception:  # noqa: BLE001 - a model onnx cannot infer keeps the shapes it had; the checker decides
         pass
+    keep_output_declarations(original, model)
     with loadable(model) as source:
         try:
             onnx.checker.check_model(source if isinstance(source, onnx.ModelProto) else str(source), full_check=True)
@@ -522,7 +522,7 @@ def auto_optimize(model: Any, options: AutoOptions | None = None, *, output: str
     while chosen and attempt < options.max_attempts:
         report_progress("end-to-end", attempt, options.max_attempts, f"{len(chosen)} rewrite(s)")
         final = _build(model, chosen, by_label)
-        _verify_final(final)
+        _verify_final(model, final)
         final_bytes = layer_timing.serialized(final)
         error, final_runs = runner.error(final)
         final_report = analyzer.inspect(final_bytes, input_shapes=shapes)
