@@ -7,8 +7,9 @@ reads it), the written model's error on the calibration inputs, and an independe
 written model against the input (10 s, interleaved) that must not find it slower. Printed as markdown.
 
 Models: the zoo's VGG-16 (random weights as torch initialises them; batch 1; random calibration
-inputs, as the zoo has no trained weights) at ``--max-error 0.02`` and at a budget loose enough to
-admit rewrites (so the latency side can be measured on it), and trained models from the real-model
+inputs, as the zoo has no trained weights) at ``--max-error 0.02`` and, with ResNet-18 and the naive
+Inception module, at a budget loose enough to admit rewrites (so the latency side can be measured on
+them), and trained models from the real-model
 corpus (``benchmarks/corpus``; fetched there) calibrated on photographs from scikit-image's data
 folder (a pinned wheel, only the images extracted): YOLOv8n (nudenet, 320x320), PP-LCNet text
 orientation (a classifier: top-1 agreement is reported), PP-OCRv4's text detector at 320x320.
@@ -55,6 +56,9 @@ class Case:
 CASES = [
     Case("vgg16", "vgg16", 0.02, [1, 3, 224, 224], False, note="zoo, random weights"),
     Case("vgg16-loose", "vgg16", 2.0, [1, 3, 224, 224], False, note="zoo, random weights, budget that admits rewrites"),
+    Case("resnet18-loose", "resnet18", 2.0, [1, 3, 224, 224], False, note="zoo, random weights, budget that admits rewrites"),
+    Case("inception-naive-loose", "inception_naive", 2.0, [1, 256, 28, 28], False,
+         note="zoo, random weights, budget that admits rewrites"),
     Case("nudenet-320n", "nudenet-320n", 0.02, [1, 3, 320, 320], True, note="YOLOv8n, trained"),
     Case("text-orientation", "text-orientation", 0.02, [1, 3, 224, 224], True,
          {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}, note="PP-LCNet classifier, trained"),

@@ -280,8 +280,10 @@ def test_cli_auto_json_and_option_checks(tmp_path, capsys):
     code = main(["optimize", str(path), "-o", str(out), "--auto", "--batch", "1", "--layer-time", "0.05", "--time", "0.3",
                  "--samples", "2", "--no-cache", "-f", "json", "-q"])
     assert code == 0 and out.exists()
-    doc = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
     assert doc["schema"] == "analyzer.optimize.auto/1" and doc["calibration"]["kind"] == "random"
+    assert RANDOM_NOTE in captured.err
     assert doc["max_error"] == 0.01
     for argv, message in ((["--pass", "fold-bn", "--auto"], "not both"), (["--pass", "fold-bn", "--max-error", "0.1"], "--auto only"),
                           ([], "--pass"), (["--auto", "--max-error", "-1"], "--max-error"),
@@ -342,3 +344,27 @@ def test_html_escapes_names_and_plots_nothing_when_nothing_was_measured():
     page = render_auto(doc)
     assert "&lt;conv&amp;1&gt;" in page and "<conv&1>" not in page and "nothing to plot" in page
     assert "WARNING" not in page
+
+
+def test_cli_images_with_stated_preprocessing(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(layer_timing, "time_pair", _fixed_timing(1.2, "slower"))
+    path = two_conv_model(tmp_path / "m.onnx", cin=3)
+    images = tmp_path / "photos"
+    images.mkdir()
+    for i, colour in enumerate([(200, 10, 30), (5, 250, 90), (128, 128, 0)]):
+        Image.new("RGB", (50, 40), colour).save(images / f"{i}.png")
+    out = tmp_path / "auto.onnx"
+    code = main(["optimize", str(path), "-o", str(out), "--auto", "--images", str(images), "--image-mean", "0.5,0.5,0.5",
+                 "--image-std", "0.25,0.25,0.25", "--image-bgr", "--batch", "1", "--no-cache", "-f", "json", "-q",
+                 "--layer-time", "0.05", "--time", "0.3"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    calibration = doc["calibration"]
+    assert calibration["kind"] == "images" and calibration["runs"] == 3 and calibration["note"] is None
+    assert "resize to 24x24" in calibration["preprocessing"] and "BGR" in calibration["preprocessing"]
+    assert "[0.5, 0.5, 0.5]" in calibration["preprocessing"] and "[0.25, 0.25, 0.25]" in calibration["preprocessing"]
+    assert doc["outcome"].startswith("no rewrite is faster on this provider") and out.exists()
+    assert "WARNING" not in captured.err

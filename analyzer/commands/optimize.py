@@ -187,6 +187,8 @@ def run_auto(args: argparse.Namespace) -> int:
 
         text = render_json(doc) if args.format == "json" else render_table(doc)
     _emit(text, args)
+    if doc["calibration"].get("note"):
+        print(f"analyzer optimize: {doc['calibration']['note']}", file=sys.stderr)  # loud even with -q
     if not result.modified and not args.quiet:
         print(f"analyzer optimize: {result.outcome}; {target} is the input unchanged", file=sys.stderr)
     return 0
