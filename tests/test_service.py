@@ -173,7 +173,10 @@ def cli_json(*argv: str, capsys) -> dict:
 
 
 def worker_pids() -> list[int]:
-    """Live worker processes started by this (the server's) process."""
+    """Live worker processes: the children of this process's worker fork server."""
+    from analyzer.service.spawner import spawner
+
+    zygote = spawner().pid
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -183,7 +186,7 @@ def worker_pids() -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == os.getpid() and b"analyzer.service.worker" in cmdline and fields[0] != "Z":
+        if int(fields[1]) == zygote and b"analyzer.service.zygote" in cmdline and fields[0] != "Z":
             pids.append(int(entry.name))
     return pids
 
@@ -929,11 +932,14 @@ def test_worker_killed_by_signal_is_rejected_and_server_goes_on(server, signum, 
 
 
 def test_wall_clock_limit_kills_the_worker(small_server):
-    s = small_server(inspect_timeout_s=0.05)
-    response = s.inspect("mnist_cnn.onnx")
+    # a chain of 5,000 Relus: about a second of analysis, where a warm worker inspects mnist_cnn in milliseconds
+    nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"]) for i in range(5000)]
+    slow = make_model(nodes, [("t0", [1, 8])], [("t5000", [1, 8])]).SerializeToString()
+    s = small_server(inspect_timeout_s=0.1)
+    response = s.client.post("/v1/inspect", files={"model": ("chain.onnx", slow)})
     assert response.status_code == 422, response.text
     error = response.json()["error"]
-    assert error["code"] == "time_limit" and "time limit of 0.05 s" in error["message"]
+    assert error["code"] == "time_limit" and "time limit of 0.1 s" in error["message"]
     assert worker_pids() == [] and s.scratch_entries() == []
     assert s.client.get("/v1/health").status_code == 200
 

@@ -1,14 +1,15 @@
-"""Run one task on uploaded models in a fresh worker process, and say plainly how it ended.
+"""Run one task on uploaded models in a worker process of its own, and say plainly how it ended.
 
-The worker (:mod:`analyzer.service.worker`) is ``sys.executable -I -m analyzer.service.worker``
-(isolated mode: no ``PYTHON*`` variables, no user site, the working directory not on ``sys.path``),
-started in a new session (its own process group) with its scratch directory's ``in/`` as working
-directory, stdin from /dev/null, stderr to ``worker.log`` and a minimal environment (``PATH``,
-``LANG``, ``HOME`` and ``TMPDIR`` inside the scratch directory). Its first act is to set its own
-limits (RLIMIT_DATA, RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_CORE=0) before it reads the upload; the limits
-are set by the worker rather than in a ``preexec_fn`` because the server is multi-threaded, where
-``preexec_fn`` may deadlock. The wall-clock limit is enforced here: past it, the whole process group
-gets SIGKILL.
+The worker is forked from the fork server (:mod:`analyzer.service.zygote`, through
+:mod:`analyzer.service.spawner`), which imported onnx, numpy and the analyzer once: a worker starts in
+milliseconds instead of paying the interpreter and the imports per upload. The fork server runs as
+``sys.executable -I -m analyzer.service.zygote`` (isolated mode: no ``PYTHON*`` variables, no user
+site, the working directory not on ``sys.path``) with a minimal environment (``PATH``, ``LANG``,
+thread counts); each worker is a session leader (its own process group) working in its scratch
+directory's ``in/``, with stdin from /dev/null, stdout and stderr to ``worker.log`` and ``HOME`` and
+``TMPDIR`` inside the scratch directory. Its first act is to set its own limits (RLIMIT_DATA,
+RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_CORE=0) before it reads the upload. The wall-clock limit is enforced
+here: past it, the whole process group gets SIGKILL.
 
 How it ended becomes an :class:`Outcome`: the worker's own result, or a rejection naming the cause
 (time limit, CPU-time limit, memory, file-size limit, a fatal signal with the stage it was in).
@@ -20,7 +21,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.service.settings import Settings
+from analyzer.service.spawner import Child, kill_group, spawner
 from analyzer.service.worker import MEMORY_MARKERS
 
 log = logging.getLogger("analyzer.service")
@@ -99,70 +100,44 @@ def run_task(
                                "cpu_seconds": settings.worker_cpu_seconds,
                                "file_bytes": settings.worker_file_bytes}}
     start = time.monotonic()
-    proc = _start_worker(scratch, task)
-    status, usage, ended_by = _wait(proc, start, timeout_s, cancel)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    _kill_group(proc.pid)  # anything the worker left behind in its group
-    cpu_s = usage.ru_utime + usage.ru_stime
-    outcome = _outcome(scratch, task, settings, proc.returncode, ended_by, timeout_s, cancel, cpu_s)
+    (scratch / "tmp").mkdir(exist_ok=True)
+    (scratch / "in").mkdir(exist_ok=True)
+    (scratch / "task.json").write_text(json.dumps(task))
+    child = spawner().spawn(scratch)
+    ended_by = _wait(child, start, timeout_s, cancel)
+    kill_group(child.pid)  # anything the worker left behind in its group
+    if child.status is None:
+        outcome = Outcome(False, 422, "worker_lost", f"the {task['kind']} worker was lost when the worker fork server "
+                                                     "stopped; the model was rejected")
+    else:
+        outcome = _outcome(scratch, task, settings, os.waitstatus_to_exitcode(child.status), ended_by, timeout_s,
+                           cancel, child.cpu_s)
     outcome.wall_s = time.monotonic() - start
-    outcome.cpu_s = cpu_s
+    outcome.cpu_s = child.cpu_s
     if not outcome.ok:
         tail = _log_tail(scratch)
-        log.info("worker %s (%s) rejected: %s%s", proc.pid, task["kind"], outcome.message,
+        log.info("worker %s (%s) rejected: %s%s", child.pid, task["kind"], outcome.message,
                  f"\n{tail}" if tail and outcome.code not in ("not_onnx", "external_data", "empty_upload") else "")
     return outcome
 
 
-def _start_worker(scratch: Path, task: dict[str, Any]):
-    """Write ``task.json`` and start the worker in a session of its own, its output going to ``worker.log``."""
-    import subprocess
-
-    (scratch / "tmp").mkdir(exist_ok=True)
-    (scratch / "in").mkdir(exist_ok=True)
-    (scratch / "task.json").write_text(json.dumps(task))
-    with open(scratch / "worker.log", "wb") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-I", "-m", "analyzer.service.worker", str(scratch)],
-            cwd=scratch / "in",
-            env=worker_environment(scratch),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-            close_fds=True,
-        )
-
-
-def _wait(proc, start: float, timeout_s: float, cancel: Cancel | None):
-    """Wait for the worker, killing its group past ``timeout_s`` or on ``cancel``; its wait status, its
-    resource usage and what ended it early ("timeout", "cancel" or None)."""
+def _wait(child: Child, start: float, timeout_s: float, cancel: Cancel | None) -> str | None:
+    """Wait for the worker to end, killing its group past ``timeout_s`` or on ``cancel``; what ended it
+    early ("timeout", "cancel") or None."""
     ended_by: str | None = None
     try:
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                return status, usage, ended_by
+        while not child.ended.wait(POLL_S):
             if ended_by is None:
                 if time.monotonic() - start > timeout_s:
                     ended_by = "timeout"
-                    _kill_group(proc.pid)
+                    kill_group(child.pid)
                 elif cancel is not None and cancel.event.is_set():
                     ended_by = "cancel"
-                    _kill_group(proc.pid)
-            time.sleep(POLL_S)
+                    kill_group(child.pid)
     except BaseException:
-        _kill_group(proc.pid)
-        os.waitpid(proc.pid, 0)
-        proc.returncode = -9
+        kill_group(child.pid)
         raise
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    return ended_by
 
 
 def _log_tail(scratch: Path, limit: int = 4000) -> str:

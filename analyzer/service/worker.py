@@ -1,7 +1,9 @@
-"""The worker process: ``python -I -m analyzer.service.worker SCRATCH`` runs one task on uploaded models.
+"""The worker: :func:`main` runs one task on uploaded models, in a process of its own.
 
-:mod:`analyzer.service.sandbox` starts it in a new session with the upload directory ``SCRATCH/in``
-as its working directory and a minimal environment. Protocol (files in ``SCRATCH``):
+The fork server (:mod:`analyzer.service.zygote`) forks a process per task that calls :func:`main`
+in a new session, with the upload directory ``SCRATCH/in`` as its working directory and a minimal
+environment (``python -I -m analyzer.service.worker SCRATCH`` does the same by hand, for debugging).
+Protocol (files in ``SCRATCH``):
 
 - ``task.json`` (written by the service): ``kind`` (inspect | optimize | compare), ``limits``
   (memory_bytes, cpu_seconds, file_bytes), ``inputs`` (role -> path relative to ``in/``),
@@ -13,8 +15,9 @@ as its working directory and a minimal environment. Protocol (files in ``SCRATCH
 - ``out/``: the optimized model; ``worker.log``: its stderr (faulthandler tracebacks), for the server log.
 
 The first thing the worker does is set its resource limits (memory, CPU time, file size, no core
-dumps); the second is to refuse external data with :mod:`analyzer.service.safety`, before onnx,
-onnx-ir or onnxruntime are even imported. Only then does it call the Python API.
+dumps); the second is to refuse external data with :mod:`analyzer.service.safety`, a pure-Python walk
+of the protobuf wire, before onnx, onnx-ir or onnxruntime read the upload (the fork server imported
+onnx, but nothing has parsed the upload). Only then does it call the Python API.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from analyzer.atomic import write_text_atomic  # os, tempfile and analyzer.errors only: no onnx before the upload check
+from analyzer.atomic import write_text_atomic
 from analyzer.errors import first_line
 
 # lower-case words of an out-of-memory failure, in an exception's text (here) or the worker's log (the sandbox)
@@ -192,7 +195,6 @@ def run_task(task: dict[str, Any], progress: Progress, scratch: Path) -> dict[st
             check_upload(Path(path), task["labels"][role])
         except Refused as e:
             raise TaskError(400, e.code, e.message) from None
-    assert "onnx" not in sys.modules and "onnxruntime" not in sys.modules, "the upload check must come first"
     return TASKS[task["kind"]](task, progress, scratch)
 
 
