@@ -114,12 +114,20 @@ def _lift_weight_constants(model: Any) -> int:
         tensor = node.attributes["value"].as_tensor()
         if out.is_graph_output() or len(tensor.shape) == 0 or tensor.dtype in (ir.DataType.INT64, ir.DataType.STRING):
             continue
-        initializer = ir.Value(name=out.name, shape=tensor.shape, type=ir.TensorType(tensor.dtype), const_value=tensor)
-        out.replace_all_uses_with(initializer)
-        model.graph.remove(node, safe=True)
-        model.graph.register_initializer(initializer)
+        _replace_with_initializer(model, node, tensor)
         lifted += 1
     return lifted
+
+
+def _replace_with_initializer(model: Any, node: Any, tensor: Any) -> None:
+    """``node`` (one output) removed and its output replaced by an initializer of the same name holding ``tensor``."""
+    import onnx_ir as ir
+
+    out = node.outputs[0]
+    initializer = ir.Value(name=out.name, shape=tensor.shape, type=ir.TensorType(tensor.dtype), const_value=tensor)
+    out.replace_all_uses_with(initializer)
+    model.graph.remove(node, safe=True)
+    model.graph.register_initializer(initializer)
 
 
 def _fill_constant_of_shape(model: Any) -> int:
@@ -144,11 +152,8 @@ def _fill_constant_of_shape(model: Any) -> int:
         fill = attr.as_tensor().numpy().reshape(-1)[:1] if attr is not None else np.zeros(1, np.float32)
         if out.is_graph_output() or shape.ndim != 1 or len(shape) == 0 or fill.dtype in (np.int64, np.object_):
             continue
-        tensor = ir.tensor(np.full([int(d) for d in shape], fill[0], dtype=fill.dtype), name=out.name)
-        initializer = ir.Value(name=out.name, shape=tensor.shape, type=ir.TensorType(tensor.dtype), const_value=tensor)
-        out.replace_all_uses_with(initializer)
-        model.graph.remove(node, safe=True)
-        model.graph.register_initializer(initializer)
+        _replace_with_initializer(model, node, ir.tensor(np.full([int(d) for d in shape], fill[0], dtype=fill.dtype),
+                                                          name=out.name))
         filled += 1
     return filled
 

@@ -10,9 +10,10 @@ Routes: GET / (upload page), POST /v1/inspect, POST /v1/optimize, GET /v1/models
 POST /v1/compare (a queued latency job), GET|DELETE /v1/jobs/{id}, GET /v1/limits, GET /v1/health,
 GET /docs and /openapi.json. Errors: {"error": {"status", "code", "message"}} with a 4xx (or 5xx) status.
 
-Every parse, analysis, rewrite and benchmark of an uploaded model runs in a fresh worker process with
-the memory, CPU-time and wall-clock limits below; a worker that dies or exceeds a limit is answered
-with 422 and the reason, and the server goes on serving. Models whose tensors use external data are
+Every parse, analysis, rewrite and benchmark of an uploaded model runs in a worker process of its own
+(forked from a pre-imported fork server, one task per process) with the memory, CPU-time and
+wall-clock limits below; a worker that dies or exceeds a limit is answered with 422 and the reason,
+and the server goes on serving. Models whose tensors use external data are
 refused (400) before anything parses them. One latency job runs at a time; the others queue.
 
 The server binds 127.0.0.1 unless told otherwise: a host that is not a loopback address needs
