@@ -16,8 +16,13 @@ wall-clock limits below; a worker that dies or exceeds a limit is answered with 
 and the server goes on serving. Models whose tensors use external data are
 refused (400) before anything parses them. One latency job runs at a time; the others queue.
 
-The server binds 127.0.0.1 unless told otherwise: a host that is not a loopback address needs
---allow-remote (the service has no authentication; put it behind a proxy that has).
+The server binds 127.0.0.1 unless told otherwise. A host that is not a loopback address needs
+--allow-remote and --token-file: every request but GET /v1/health, the upload page and the API docs
+must then carry "Authorization: Bearer TOKEN" (401 without), and each token may hold
+--max-jobs-per-token requests and jobs at once (429 past it). A token file holds one token a line, or
+"NAME TOKEN"; make a token with: python -c "import secrets; print(secrets.token_urlsafe(32))".
+Tokens are never logged. Serve over TLS (a reverse proxy) beyond a trusted network: a bearer token
+travels in clear over plain HTTP.
 """
 
 
@@ -47,7 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address such as 0.0.0.0")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow binding a non-loopback address such as 0.0.0.0 (needs --token-file)")
+    p.add_argument("--token-file", help="API tokens, one a line (or NAME TOKEN): every request but health, the upload "
+                                        "page and the docs must carry one as 'Authorization: Bearer TOKEN'; required "
+                                        "beyond loopback")
+    p.add_argument("--max-jobs-per-token", type=_positive(int), default=4,
+                   help="requests and latency jobs one token may hold at once, with --token-file (default %(default)s)")
     p.add_argument("--max-upload-mb", type=_positive(float), default=d.max_upload_bytes / MiB,
                    help="largest uploaded model, MiB (default %(default)g)")
     p.add_argument("--worker-memory-mb", type=_positive(int), default=d.worker_memory_bytes // MiB,
@@ -118,8 +129,21 @@ def run(args: argparse.Namespace) -> int:
     from analyzer.errors import AnalyzerError
 
     if not is_loopback(args.host) and not args.allow_remote:
-        raise AnalyzerError(f"refusing to bind {args.host}, which is not a loopback address: the service has no "
-                            "authentication; pass --allow-remote to bind it anyway")
+        raise AnalyzerError(f"refusing to bind {args.host}, which is not a loopback address: pass --allow-remote "
+                            "and --token-file to serve beyond this machine")
+    if not is_loopback(args.host) and not args.token_file:
+        raise AnalyzerError(f"refusing to bind {args.host} without API tokens: beyond loopback the service needs "
+                            "--token-file (one token a line)")
+    access = None
+    if args.token_file:
+        from pathlib import Path
+
+        from analyzer.service.access import Access, TokenFileError
+
+        try:
+            access = Access.from_file(Path(args.token_file), args.max_jobs_per_token)
+        except TokenFileError as e:
+            raise AnalyzerError(str(e)) from None
     if not 0 <= args.port <= 65535:
         raise AnalyzerError(f"--port must be between 0 and 65535, got {args.port}")
     if args.max_queued_jobs < 0:
@@ -139,6 +163,6 @@ def run(args: argparse.Namespace) -> int:
         raise AnalyzerError(str(e).replace("_s ", " ").replace("compare_timeout", "--compare-timeout")
                             .replace("max_compare_seconds", "--max-compare-seconds")) from None
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    app = create_app(settings)
+    app = create_app(settings, access=access)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, server_header=False)
     return 0

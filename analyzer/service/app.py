@@ -11,6 +11,10 @@ non-finite number in a result, NaN or Infinity, is null in the service's JSON):
 - ``GET /v1/models/{token}``: the optimized model
 - ``POST /v1/compare``: ``model_a`` + ``model_b`` -> 202, a latency job (``Location: /v1/jobs/{id}``)
 - ``GET /v1/jobs/{id}``: status, queue position, progress, then the result; ``DELETE`` cancels it
+
+With ``access`` (:mod:`analyzer.service.access`), every route but health, the upload page and the API
+docs needs ``Authorization: Bearer TOKEN`` (401 without), and each token holds a limited number of
+requests and jobs at once.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import analyzer
+from analyzer.service.access import OPEN_ROUTES, Access, AccessMiddleware
 from analyzer.service.errors import ServiceError, error_body
 from analyzer.service.routes import download, jobs, meta, models, pages
 from analyzer.service.routes.common import SECURITY_HEADERS
@@ -41,8 +46,10 @@ DESCRIPTION = ("Inspect, optimize and compare ONNX models over HTTP. Every parse
                "wall-clock limits; errors are `{\"error\": {\"status\", \"code\", \"message\"}}`.")
 
 
-def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time) -> FastAPI:
-    """The service's app; ``clock`` is the wall clock that the retention of results is measured by."""
+def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time,
+               access: Access | None = None) -> FastAPI:
+    """The service's app; ``clock`` is the wall clock that the retention of results is measured by;
+    ``access``: API tokens (None: none needed, for a server on loopback)."""
     settings = settings or Settings()
     app = FastAPI(title="cnn-onnx-analyzer", version=analyzer.__version__, description=DESCRIPTION,
                   lifespan=lifespan)
@@ -54,7 +61,31 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     for router in (pages.router, meta.router, models.router, download.router, jobs.compare_router(settings),
                    jobs.router):
         app.include_router(router)
+    if access is not None:
+        app.add_middleware(AccessMiddleware, access=access)
+        _declare_bearer(app)
     return app
+
+
+def _declare_bearer(app: FastAPI) -> None:
+    """The OpenAPI schema says every route but the open ones needs a bearer token (the docs page then shows
+    an Authorize button)."""
+    plain = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = plain()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+                "type": "http", "scheme": "bearer", "description": "an API token from the server's --token-file"}
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    if not (method in ("get", "head") and path in OPEN_ROUTES):
+                        operation["security"] = [{"bearer": []}]
+                        operation.setdefault("responses", {})["401"] = {"description": "no valid API token"}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 @contextlib.asynccontextmanager

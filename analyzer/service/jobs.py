@@ -53,6 +53,8 @@ class Job:
     error: dict[str, Any] | None = None
     final_progress: dict[str, Any] | None = None
     cancel: Cancel = field(default_factory=Cancel)
+    owner: str | None = None  # the name of the API token that queued it (None: tokens are off)
+    on_end: Callable[[], None] | None = None  # called once when it ends, however it ends
 
     def read_progress(self) -> dict[str, Any]:
         """The running worker's progress, from its progress.json."""
@@ -205,6 +207,8 @@ class JobQueue:
         job.result, job.error = result, error
         job.finished = self.clock()
         job.status = status
+        if job.on_end is not None:
+            job.on_end()
 
     def _loop(self) -> None:
         while True:

@@ -53,7 +53,11 @@ async def compare_models(request: Request, service: ServiceDep) -> Response:
         a, b = upload.files["model_a"], upload.files["model_b"]
         task = {"kind": "compare", "inputs": {"model_a": f"a/{a.label}", "model_b": f"b/{b.label}"},
                 "labels": {"model_a": a.label, "model_b": b.label}, "options": options}
-        job = await run_in_threadpool(service.jobs.submit, Job("compare", scratch, task))
+        slot = getattr(request.state, "access_slot", None)  # the token's slot goes with the job until it ends
+        job = await run_in_threadpool(service.jobs.submit, Job("compare", scratch, task, owner=token_name(request),
+                                                               on_end=slot.release if slot else None))
+        if slot is not None:
+            slot.handed_to_job = True
     except BaseException:
         await run_in_threadpool(shutil.rmtree, scratch, True)
         raise
@@ -61,23 +65,27 @@ async def compare_models(request: Request, service: ServiceDep) -> Response:
                         headers={"Location": f"/v1/jobs/{job.id}", **SECURITY_HEADERS})
 
 
-def _job(service: Service, job_id: str) -> Job:
+def token_name(request: Request) -> str | None:
+    return getattr(request.state, "token_name", None)
+
+
+def _job(service: Service, job_id: str, request: Request) -> Job:
     job = service.jobs.get(job_id)
-    if job is None:
+    if job is None or job.owner != token_name(request):  # another token's job is no job of yours
         raise ServiceError(404, "not_found", "no such job (the id is wrong or the job has expired)")
     return job
 
 
 @router.get("/v1/jobs/{job_id}", summary="a job's status, queue position, progress and result",
             responses=error_responses(404))
-async def get_job(job_id: str, service: ServiceDep) -> Response:
-    job = _job(service, job_id)
+async def get_job(job_id: str, request: Request, service: ServiceDep) -> Response:
+    job = _job(service, job_id, request)
     return JSONResponse(service.jobs.describe(job), headers={"Cache-Control": "no-store", **SECURITY_HEADERS})
 
 
 @router.delete("/v1/jobs/{job_id}", summary="cancel a queued or running job", responses=error_responses(404))
-async def cancel_job(job_id: str, service: ServiceDep) -> Response:
-    job = _job(service, job_id)
+async def cancel_job(job_id: str, request: Request, service: ServiceDep) -> Response:
+    job = _job(service, job_id, request)
     await run_in_threadpool(service.jobs.cancel, job)  # takes the queue's lock; may delete the job's uploads
     for _ in range(100):  # a running worker is killed within a poll interval
         if job.status != "running":
