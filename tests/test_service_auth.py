@@ -1,5 +1,6 @@
-"""API tokens: 401 on every route but health and the static pages, constant-time checks, per-token
-limits, private jobs, tokens never logged; over HTTP, from the command line and in a browser."""
+"""API tokens: 401 on every route but health (the upload page comes with its 401), constant-time
+checks, per-token limits, private jobs, tokens never logged; over HTTP, from the command line and in
+a browser."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 from analyzer.cli import main  # noqa: E402
-from analyzer.service.access import OPEN_ROUTES, Access, TokenFileError, read_token_file  # noqa: E402
+from analyzer.service.access import Access, TokenFileError, read_token_file  # noqa: E402
 from analyzer.service.settings import Settings  # noqa: E402
 from test_service import SAMPLES, UPLOAD_LIMIT, cli_json, start_server  # noqa: E402
 
@@ -64,21 +65,25 @@ def all_routes(routes):
             yield from all_routes(route.original_router.routes)
 
 
-def test_every_route_but_health_and_the_static_pages_needs_a_token(guarded):
+def test_every_route_but_health_needs_a_token(guarded):
     """Walks the app's own routes, so that a route added later cannot be forgotten."""
     checked = 0
     for route in all_routes(guarded.app.routes):
         path = re.sub(r"\{[^}]+\}", "x", route.path)
         for method in sorted(getattr(route, "methods", None) or {"GET"}):
             response = guarded.client.request(method, path)
-            if method in ("GET", "HEAD") and route.path in OPEN_ROUTES:
+            if route.path == "/v1/health":
                 assert response.status_code == 200, (method, path, response.status_code)
-            elif method == "HEAD":
+            elif route.path == "/" or method == "HEAD":  # the upload page: 401, with the page that asks for the token
                 assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
             else:
                 assert_unauthorized(response)
                 checked += 1
-    assert checked >= 7  # inspect, optimize, compare, job GET/DELETE, model download, limits
+    assert checked >= 10  # inspect, optimize, compare, job GET/DELETE, model download, limits, docs, redoc, schema
+    page = guarded.client.get("/")
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert 'id="token-form"' in page.text and "content-security-policy" in page.headers
+    assert guarded.client.get("/", headers=bearer(ALICE)).status_code == 200
     assert_unauthorized(guarded.client.get("/no/such/route"))  # 401 first: unknown routes reveal nothing
     assert_unauthorized(guarded.client.get("/v1/limits", headers={"Authorization": "Basic " + ALICE}))
     assert_unauthorized(guarded.client.get("/v1/limits", headers={"Authorization": "Bearer"}))
@@ -134,7 +139,8 @@ def test_tokens_are_never_logged(guarded, caplog):
 
 
 def test_openapi_declares_the_bearer_scheme(guarded):
-    schema = guarded.client.get("/openapi.json").json()
+    assert_unauthorized(guarded.client.get("/openapi.json"))
+    schema = guarded.client.get("/openapi.json", headers=bearer(BOB)).json()
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert schema["paths"]["/v1/inspect"]["post"]["security"] == [{"bearer": []}]
     assert "security" not in schema["paths"]["/v1/health"]["get"]

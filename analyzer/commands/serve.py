@@ -17,10 +17,10 @@ and the server goes on serving. Models whose tensors use external data are
 refused (400) before anything parses them. One latency job runs at a time; the others queue.
 
 The server binds 127.0.0.1 unless told otherwise. A host that is not a loopback address needs
---allow-remote and --token-file: every request but GET /v1/health, the upload page and the API docs
-must then carry "Authorization: Bearer TOKEN" (401 without), and each token may hold
---max-jobs-per-token requests and jobs at once (429 past it). A token file holds one token a line, or
-"NAME TOKEN"; make a token with: python -c "import secrets; print(secrets.token_urlsafe(32))".
+--allow-remote and --token-file: every request but GET /v1/health must then carry
+"Authorization: Bearer TOKEN" (401 without; the upload page comes with its 401 and asks for the
+token), and each token may hold --max-jobs-per-token requests and jobs at once (429 past it). A
+token file holds one token a line, or "NAME TOKEN"; make a token with: python -c "import secrets; print(secrets.token_urlsafe(32))".
 Tokens are never logged. Serve over TLS (a reverse proxy) beyond a trusted network: a bearer token
 travels in clear over plain HTTP.
 """
@@ -54,9 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow binding a non-loopback address such as 0.0.0.0 (needs --token-file)")
-    p.add_argument("--token-file", help="API tokens, one a line (or NAME TOKEN): every request but health, the upload "
-                                        "page and the docs must carry one as 'Authorization: Bearer TOKEN'; required "
-                                        "beyond loopback")
+    p.add_argument("--token-file", help="API tokens, one a line (or NAME TOKEN): every request but GET /v1/health must "
+                                        "carry one as 'Authorization: Bearer TOKEN'; required beyond loopback")
     p.add_argument("--max-jobs-per-token", type=_positive(int), default=4,
                    help="requests and latency jobs one token may hold at once, with --token-file (default %(default)s)")
     p.add_argument("--max-upload-mb", type=_positive(float), default=d.max_upload_bytes / MiB,

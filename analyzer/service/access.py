@@ -2,9 +2,11 @@
 
 A token file (``--token-file``) holds one token a line, or ``NAME TOKEN`` to give it a name for logs
 and limits; blank lines and ``#`` comments are ignored. Only the tokens' SHA-256 digests are kept.
-Every request but those of :data:`OPEN_ROUTES` must carry ``Authorization: Bearer TOKEN``; a missing,
+Every request but ``GET /v1/health`` must carry ``Authorization: Bearer TOKEN``; a missing,
 malformed or wrong one is answered 401 before routing, so an unknown route answers 401 too and
-reveals nothing. The presented token is digested and compared with every stored digest in constant
+reveals nothing. The upload page is the one 401 with a body of its own: a browser opening it cannot
+send the header, so ``GET /`` without a token answers 401 *with the page*, which then asks for the
+token and sends it with every request it makes. The presented token is digested and compared with every stored digest in constant
 time (``hmac.compare_digest``, all of them, whatever matches), so neither the timing nor the order
 of the file tells an attacker anything. Tokens are never logged or echoed; their names may be.
 
@@ -26,10 +28,11 @@ from typing import Any
 log = logging.getLogger("analyzer.service")
 
 MIN_TOKEN_CHARS = 16
-# GET (and HEAD) routes that answer without a token: liveness, and the static pages a browser opens by
-# navigation (which cannot carry an Authorization header) and that hold no data: the upload page asks
-# for the token itself; the API docs page reads the schema, which describes routes, not data.
-OPEN_ROUTES = frozenset({"/v1/health", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# GET (and HEAD) routes that answer without a token: liveness only
+OPEN_ROUTES = frozenset({"/v1/health"})
+# GET routes answered 401 *with their page* when the token is missing: the upload page, static and
+# without data, which asks for the token itself
+PAGE_ROUTES = frozenset({"/"})
 # requests that take a worker, and so count against their token's limit
 COUNTED_ROUTES = frozenset({("POST", "/v1/inspect"), ("POST", "/v1/optimize"), ("POST", "/v1/compare")})
 
@@ -140,6 +143,9 @@ class AccessMiddleware:
             return
         header = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"authorization"), None)
         name = self.access.identify(header)
+        if name is None and scope["method"] in ("GET", "HEAD") and scope["path"] in PAGE_ROUTES:
+            await self.app(scope, receive, _as_unauthorized(send))
+            return
         if name is None:
             log.info("401 for %s %s: %s", scope["method"], scope["path"],
                      "no bearer token" if header is None else "a token that is not valid")
@@ -171,3 +177,15 @@ class AccessMiddleware:
         start, body = _error(status, code, message, headers)
         await send(start)
         await send({"type": "http.response.body", "body": body})
+
+
+def _as_unauthorized(send):
+    """``send`` with the response's status turned into 401 and the bearer challenge added."""
+
+    async def wrapped(message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "status": 401,
+                       "headers": [*message.get("headers", []), (b"www-authenticate", b'Bearer realm="analyzer"')]}
+        await send(message)
+
+    return wrapped

@@ -12,9 +12,9 @@ non-finite number in a result, NaN or Infinity, is null in the service's JSON):
 - ``POST /v1/compare``: ``model_a`` + ``model_b`` -> 202, a latency job (``Location: /v1/jobs/{id}``)
 - ``GET /v1/jobs/{id}``: status, queue position, progress, then the result; ``DELETE`` cancels it
 
-With ``access`` (:mod:`analyzer.service.access`), every route but health, the upload page and the API
-docs needs ``Authorization: Bearer TOKEN`` (401 without), and each token holds a limited number of
-requests and jobs at once.
+With ``access`` (:mod:`analyzer.service.access`), every route but health needs ``Authorization:
+Bearer TOKEN`` (401 without; the upload page comes with its 401 and asks for the token), and each
+token holds a limited number of requests and jobs at once.
 """
 
 from __future__ import annotations
@@ -68,8 +68,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
 
 
 def _declare_bearer(app: FastAPI) -> None:
-    """The OpenAPI schema says every route but the open ones needs a bearer token (the docs page then shows
-    an Authorize button)."""
+    """The OpenAPI schema says every route but the open ones needs a bearer token."""
     plain = app.openapi
 
     def openapi() -> dict:
