@@ -15,7 +15,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[export,serve,dev]'
+	$(PY) -m pip install -q -e '.[export,serve,queue,dev]'
 	touch $@
 
 install: $(STAMP)
@@ -44,7 +44,7 @@ demo: install
 # Benchmarks (not part of CI): figures go to BENCHMARKS.md by hand, with machine and date. bench_inspect
 # exits 1 when the start-up budget (whole process, RSS, ratio to onnx-tool) is not met.
 bench: install
-	$(PY) -m pip install -q -e '.[export,dev,bench]'
+	$(PY) -m pip install -q -e '.[export,serve,queue,dev,bench]'
 	$(PY) benchmarks/bench_inspect.py
 	$(PY) benchmarks/bench_service.py
 	$(PY) benchmarks/bench_loader.py

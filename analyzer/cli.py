@@ -19,7 +19,7 @@ FLAGS = {"dims": "--dim", "input_shapes": "--input-shape", "time_budget": "--tim
          "layer_seconds": "--layer-time", "end_to_end_seconds": "--time"}
 
 # Order is the order shown in --help.
-COMMAND_MODULES = ("inspect", "annotate", "optimize", "bench", "compare", "profile", "serve", "zoo", "export")
+COMMAND_MODULES = ("inspect", "annotate", "optimize", "bench", "compare", "profile", "serve", "worker", "zoo", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

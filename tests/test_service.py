@@ -123,11 +123,11 @@ class FrozenClock:
         self.now += seconds
 
 
-def start_server(settings: Settings, clock=time.time, access=None) -> Server:
+def start_server(settings: Settings, clock=time.time, access=None, queue=None) -> Server:
     import uvicorn
 
     port = free_port()
-    app = create_app(settings, clock=clock, access=access)
+    app = create_app(settings, clock=clock, access=access, queue=queue)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -87,6 +87,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--work-dir", help="directory in which the server makes its private analyzer-serve-* folder for "
                                       "uploads, worker scratch and results, removed on exit; nothing else in the "
                                       "directory is touched (default: the system's temporary directory)")
+    p.add_argument("--queue", metavar="redis://HOST:PORT/DB",
+                   help="send latency (compare) jobs to worker hosts through this Redis queue ('analyzer worker' on "
+                        "each host); without it they run here, one at a time")
+    p.add_argument("--store-dir", help="with --queue: a directory shared with the worker hosts (same path there) for "
+                                       "uploads over --store-inline-mb; smaller ones travel through Redis")
+    p.add_argument("--store-inline-mb", type=_positive(float), default=64,
+                   help="with --queue: largest upload that travels through Redis, MiB (default %(default)g)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.set_defaults(func=run)
 
@@ -156,12 +163,27 @@ def run(args: argparse.Namespace) -> int:
                             "pip install 'cnn-onnx-analyzer[serve]'") from None
     import logging
 
+    from analyzer.service.settings import MiB
+
     try:
         settings = settings_from(args)
     except ValueError as e:
         raise AnalyzerError(str(e).replace("_s ", " ").replace("compare_timeout", "--compare-timeout")
                             .replace("max_compare_seconds", "--max-compare-seconds")) from None
+    if (args.store_dir or args.store_inline_mb != 64) and not args.queue:
+        raise AnalyzerError("--store-dir and --store-inline-mb go with --queue")
+    queue = None
+    if args.queue:
+        from pathlib import Path
+
+        from analyzer.service.remote import QueueConfig
+
+        queue = QueueConfig(args.queue, Path(args.store_dir).resolve() if args.store_dir else None,
+                            int(args.store_inline_mb * MiB))
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    app = create_app(settings, access=access)
+    try:
+        app = create_app(settings, access=access, queue=queue)
+    except ConnectionError as e:
+        raise AnalyzerError(str(e)) from None
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, server_header=False)
     return 0

@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import analyzer
 from analyzer.service.access import OPEN_ROUTES, Access, AccessMiddleware
 from analyzer.service.errors import ServiceError, error_body
+from analyzer.service.remote import QueueConfig
 from analyzer.service.routes import download, jobs, meta, models, pages
 from analyzer.service.routes.common import SECURITY_HEADERS
 from analyzer.service.settings import Settings
@@ -47,13 +48,14 @@ DESCRIPTION = ("Inspect, optimize and compare ONNX models over HTTP. Every parse
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time,
-               access: Access | None = None) -> FastAPI:
+               access: Access | None = None, queue: QueueConfig | None = None) -> FastAPI:
     """The service's app; ``clock`` is the wall clock that the retention of results is measured by;
-    ``access``: API tokens (None: none needed, for a server on loopback)."""
+    ``access``: API tokens (None: none needed, for a server on loopback); ``queue``: latency jobs go to
+    worker hosts through this Redis queue (None: they run here, one at a time)."""
     settings = settings or Settings()
     app = FastAPI(title="cnn-onnx-analyzer", version=analyzer.__version__, description=DESCRIPTION,
                   lifespan=lifespan)
-    app.state.service = Service(settings, clock)
+    app.state.service = Service(settings, clock, queue)
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

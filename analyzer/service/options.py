@@ -10,6 +10,7 @@ also become the OpenAPI description of the route.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,7 +211,24 @@ def compare_specs(settings: Settings) -> list[Option]:
         Option("allow_output_mismatch", "bool", "report differing outputs but do not fail the gate",
                defaults.allow_output_mismatch),
         Option("analyze", "bool", "add the analyzer's MAC/param/memory deltas", defaults.analyze),
+        Option("tag", "str", "on a server with a queue (--queue): only a worker started with --tag NAME takes the job"),
     ]
+
+
+TAG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def job_tag(values: dict[str, Any], queued: bool) -> str | None:
+    """The worker tag a job asks for: only where jobs go to worker hosts, and only a plain name."""
+    tag = values.get("tag")
+    if tag is None:
+        return None
+    if not queued:
+        raise ServiceError(400, "bad_option", "option 'tag' picks a worker host, but this server runs latency jobs "
+                                              "itself (it was started without --queue)")
+    if not TAG.fullmatch(tag):
+        raise ServiceError(400, "bad_option", "option 'tag' must be 1 to 64 letters, digits, '_', '.' or '-'")
+    return tag
 
 
 def compare_options(values: dict[str, Any], settings: Settings) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from analyzer.service.downloads import Downloads
 from analyzer.service.errors import ServiceError
 from analyzer.service.jobs import Job, JobQueue
+from analyzer.service.remote import QueueConfig, RemoteJobQueue
 from analyzer.service.sandbox import Outcome, run_task
 from analyzer.service.settings import Settings
 
@@ -29,7 +30,7 @@ from analyzer.service.settings import Settings
 class Service:
     """State shared by the routes: directories, upload and worker slots, downloads, the job queue."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time, queue: QueueConfig | None = None) -> None:
         self.settings = settings
         # always a new private (0700) folder of our own, also inside a --work-dir: only it is removed on
         # shutdown, never the work directory or anything else in it
@@ -45,8 +46,13 @@ class Service:
         self.downloads = Downloads(self.root / "models", settings.retention_s, settings.max_stored_bytes, clock=clock)
         self.upload_slots = asyncio.Semaphore(settings.max_concurrent_uploads)
         self.slots = threading.BoundedSemaphore(settings.max_workers)
-        self.jobs = JobQueue(self._run_job, max_queued=settings.max_queued_jobs, retention_s=settings.retention_s,
-                             clock=clock)
+        self.remote = queue is not None
+        if queue is None:  # embedded: one latency job at a time, on this host
+            self.jobs: JobQueue | RemoteJobQueue = JobQueue(self._run_job, max_queued=settings.max_queued_jobs,
+                                                            retention_s=settings.retention_s, clock=clock)
+        else:  # on worker hosts, through Redis
+            self.jobs = RemoteJobQueue(queue, max_queued=settings.max_queued_jobs, retention_s=settings.retention_s,
+                                       timeout_for=settings.timeout_for, clock=clock)
         self.stop_janitor = threading.Event()
         self.janitor = threading.Thread(target=self._janitor, name="analyzer-janitor", daemon=True)
 

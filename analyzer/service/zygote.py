@@ -11,7 +11,8 @@ Protocol, one JSON object per line. The server (:mod:`analyzer.service.spawner`)
 ``{"id": N, "scratch": PATH}`` on stdin; this process answers ``{"id": N, "pid": PID}`` at once and,
 when that child has ended, ``{"exit": PID, "status": WAIT_STATUS, "cpu_s": SECONDS}`` (the child is
 ours, so only we can ``wait4()`` it). The first line it writes is ``{"ready": true, ...}``, after the
-imports. End of stdin: it exits (its children run on in their own sessions; the server kills them).
+imports. End of stdin (the server closed it, or died): it kills the process group of every worker
+still running, so none outlives the server that waits for it, and exits.
 
 The child makes itself a session leader (so the server can kill its whole process group), sends its
 stdout and stderr to ``SCRATCH/worker.log``, closes every other descriptor it inherited, moves into
@@ -65,7 +66,7 @@ def _send(message: dict) -> None:
         data = data[os.write(1, data):]
 
 
-def _reap() -> None:
+def _reap(live: set[int]) -> None:
     while True:
         try:
             pid, status, usage = os.wait4(-1, os.WNOHANG)
@@ -73,7 +74,18 @@ def _reap() -> None:
             return
         if pid == 0:
             return
+        live.discard(pid)
         _send({"exit": pid, "status": status, "cpu_s": usage.ru_utime + usage.ru_stime})
+
+
+def _kill_all(live: set[int]) -> None:
+    for pid in live:
+        for kill in (os.killpg, os.kill):  # its group; itself if it had no time to become a session leader
+            try:
+                kill(pid, signal.SIGKILL)
+                break
+            except (ProcessLookupError, PermissionError):
+                continue
 
 
 def _become_worker(scratch: str) -> None:
@@ -123,30 +135,37 @@ def serve() -> int:
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     _send({"ready": True, "pid": os.getpid(), "preload_s": round(time.perf_counter() - start, 4)})
     pending = b""
-    while True:
-        readable, _, _ = select.select([0, wake_read], [], [])
-        if wake_read in readable:
-            try:
-                while os.read(wake_read, 512):
+    live: set[int] = set()
+    try:
+        while True:
+            readable, _, _ = select.select([0, wake_read], [], [])
+            if wake_read in readable:
+                try:
+                    while os.read(wake_read, 512):
+                        pass
+                except BlockingIOError:
                     pass
-            except BlockingIOError:
-                pass
-        _reap()
-        if 0 not in readable:
-            continue
-        data = os.read(0, 65536)
-        if not data:
-            return 0
-        pending += data
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            if not line.strip():
+            _reap(live)
+            if 0 not in readable:
                 continue
-            request = json.loads(line)
-            pid = os.fork()
-            if pid == 0:
-                _become_worker(request["scratch"])
-            _send({"id": request["id"], "pid": pid})
+            data = os.read(0, 65536)
+            if not data:
+                _kill_all(live)
+                return 0
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if not line.strip():
+                    continue
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    _become_worker(request["scratch"])
+                live.add(pid)
+                _send({"id": request["id"], "pid": pid})
+    except BrokenPipeError:  # the server is gone: so is every reason for its workers to run
+        _kill_all(live)
+        return 0
 
 
 if __name__ == "__main__":

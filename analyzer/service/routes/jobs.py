@@ -52,7 +52,8 @@ async def compare_models(request: Request, service: ServiceDep) -> Response:
         options = await run_in_threadpool(opts.compare_options, values, service.settings)
         a, b = upload.files["model_a"], upload.files["model_b"]
         task = {"kind": "compare", "inputs": {"model_a": f"a/{a.label}", "model_b": f"b/{b.label}"},
-                "labels": {"model_a": a.label, "model_b": b.label}, "options": options}
+                "labels": {"model_a": a.label, "model_b": b.label}, "options": options,
+                "tag": opts.job_tag(values, queued=service.remote)}
         slot = getattr(request.state, "access_slot", None)  # the token's slot goes with the job until it ends
         job = await run_in_threadpool(service.jobs.submit, Job("compare", scratch, task, owner=token_name(request),
                                                                on_end=slot.release if slot else None))
