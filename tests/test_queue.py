@@ -243,3 +243,56 @@ def test_serve_and_worker_refuse_an_unreachable_queue(capsys):
     assert main(["serve", "--port", "0", "--queue", f"redis://:secret@127.0.0.1:{port}/0"]) == 2
     err = capsys.readouterr().err
     assert "cannot reach the queue" in err and "secret" not in err and len(err.strip().splitlines()) == 1
+
+
+def _optimize(server, *passes: str) -> httpx.Response:
+    with open(SAMPLES / "mnist_cnn.onnx", "rb") as f:
+        return server.client.post("/v1/optimize", data={"pass": list(passes), "samples": "1"},
+                                  files={"model": ("mnist_cnn.onnx", f)})
+
+
+def test_optimize_runs_on_a_worker_host_and_answers_as_the_embedded_server(redis_url, workers, tmp_path):
+    from test_service import start_server as start_embedded
+
+    embedded = start_embedded(Settings(max_upload_bytes=UPLOAD_LIMIT))
+    try:
+        local = _optimize(embedded, "fold-bn", "separable:m=1")
+        local_model = embedded.client.get(local.json()["download"]["url"]).content
+    finally:
+        embedded.stop()
+    workers.start("optimizer", "--provider", "cpu")
+    server = api(redis_url)
+    try:
+        remote = _optimize(server, "fold-bn", "separable:m=1")
+        assert remote.status_code == 200, remote.text
+        doc, expected = remote.json(), local.json()
+        for volatile in ("download",):
+            doc.pop(volatile), expected.pop(volatile)
+        for section in (doc, expected):  # wall-clock seconds differ from run to run
+            for item in section["passes"]:
+                item.pop("seconds")
+        assert doc == expected
+        model = server.client.get(remote.json()["download"]["url"]).content
+        assert model == local_model  # the same rewrite, byte for byte
+        failed = _optimize(server, "separable:m=1,max_error=1e-9")
+        assert failed.status_code == 422 and failed.json()["error"]["code"] == "pass_failed", failed.text
+        assert failed.json()["report"]["schema"] == "analyzer.optimize/1"
+        redis = connect(redis_url)
+        deadline = time.monotonic() + 10
+        while list(redis.scan_iter(match="analyzer:upload:*")):  # uploads and outputs leave the store
+            assert time.monotonic() < deadline, list(redis.scan_iter(match="analyzer:upload:*"))
+            time.sleep(0.1)
+    finally:
+        server.stop()
+
+
+def test_optimize_with_no_worker_is_a_clear_503(redis_url):
+    server = start_server(Settings(max_upload_bytes=UPLOAD_LIMIT, optimize_timeout_s=1.5), queue=QueueConfig(redis_url))
+    try:
+        response = _optimize(server, "fold-bn")
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["message"].startswith("no worker took the optimize job within 1.5 s")
+        redis = connect(redis_url)
+        assert redis.scard("analyzer:active") == 0  # the job was withdrawn, not left for a later worker
+    finally:
+        server.stop()

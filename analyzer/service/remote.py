@@ -32,6 +32,7 @@ from typing import Any
 
 from analyzer.service.errors import ServiceError
 from analyzer.service.jobs import Job, _iso
+from analyzer.service.sandbox import Outcome
 from analyzer.service.store import UploadStore
 
 log = logging.getLogger("analyzer.service")
@@ -62,6 +63,11 @@ def describe_queue(name: str) -> str:
     if kind == "tag":
         return f"tag {value!r}"
     return "any worker's" if kind == "any" else f"provider {kind!r}"
+
+
+def output_folder(job_id: str) -> str:
+    """Where a job's optimized model waits in the store (apart from its uploads, which go when it ends)."""
+    return f"{job_id}.out"
 
 
 def connect(url: str):
@@ -186,7 +192,7 @@ class RemoteJobQueue:
             raise ServiceError(429, "queue_full", f"{queued} latency jobs are already waiting in the queue (the "
                                                   "limit); try again later", headers={"Retry-After": "30"})
 
-    def submit(self, job: Job) -> RemoteJob:
+    def submit(self, job: Job, *, keep_scratch: bool = False) -> RemoteJob:
         self.check_room()
         try:
             refs = {role: self.store.put(job.id, role, job.scratch / "in" / relative)
@@ -200,7 +206,8 @@ class RemoteJobQueue:
             self.redis.sadd(ACTIVE, job.id)
             self._enqueue(job.id, 1, name, job.task, refs)
         finally:
-            shutil.rmtree(job.scratch, ignore_errors=True)  # the uploads are in the store now
+            if not keep_scratch:
+                shutil.rmtree(job.scratch, ignore_errors=True)  # the uploads are in the store now
         if job.on_end is not None:
             self.on_end[job.id] = job.on_end
         return RemoteJob(self, job.id, job.kind, job.owner)
@@ -215,6 +222,36 @@ class RemoteJobQueue:
                               "timeout_s": timeout_s, "retention_s": self.retention_s},
             job_id=f"{job_id}-{attempt}", timeout=int(timeout_s) + 120, result_ttl=int(self.retention_s),
             failure_ttl=int(self.retention_s), description=f"analyzer {task['kind']} job {job_id}")
+
+    def run_and_wait(self, scratch: Path, task: dict[str, Any], wait_s: float) -> Outcome:
+        """Run a synchronous request's task (optimize) on a worker host and wait for it: the same Outcome as a
+        local worker's, its body and optimized model written into ``scratch``."""
+        job = self.submit(Job(task["kind"], scratch, task), keep_scratch=True)
+        start = time.monotonic()
+        record = read_record(self.redis, job.id)
+        while record is not None and record["status"] not in ENDED:
+            if time.monotonic() - start > wait_s:
+                self.cancel(job)
+                what = "no worker took" if record["status"] == "queued" else "the worker did not finish"
+                return Outcome(False, 503, "no_worker", f"{what} the {task['kind']} job within {wait_s:g} s; try again later")
+            time.sleep(0.05)
+            record = read_record(self.redis, job.id)
+        if record is None:
+            return Outcome(False, 500, "internal_error", "the job's record expired before it was read")
+        if record["status"] != "succeeded":
+            error = record["error"] or {"status": 500, "code": "internal_error", "message": "no error recorded"}
+            body = record.get("error_body")
+            return Outcome(False, error["status"], error["code"], error["message"], error_body=body)
+        body = scratch / "body.json"
+        body.write_text(json.dumps(record["result"]))
+        output = None
+        if record.get("output"):
+            output = scratch / "out" / task["output_name"]
+            try:
+                self.store.fetch(record["output"], output)
+            finally:
+                self.store.delete(output_folder(job.id), {"output": record["output"]})
+        return Outcome(True, body_path=body, output_path=output)
 
     def get(self, job_id: str) -> RemoteJob | None:
         record = read_record(self.redis, job_id)

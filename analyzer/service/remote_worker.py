@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from analyzer.service.remote import ALIVE, ALIVE_TTL_S, CANCEL, WORKER, WORKER_TTL_S, update_if
+from analyzer.service.remote import ALIVE, ALIVE_TTL_S, CANCEL, WORKER, WORKER_TTL_S, output_folder, update_if
 
 log = logging.getLogger("analyzer.worker")
 
@@ -72,8 +72,11 @@ def execute(*, job_id: str, attempt: int, task: dict[str, Any], refs: dict[str, 
         outcome = run_task(scratch, task, Settings(**_SETTINGS), timeout_s=timeout_s, cancel=cancel)
         if outcome.ok:
             fields = {"status": "succeeded", "result": loads_finite(outcome.body_path.read_text())}
+            if outcome.output_path is not None:  # an optimized model: back to the API through the store
+                fields["output"] = uploads.put(output_folder(job_id), "output", outcome.output_path)
         else:
-            fields = {"status": "cancelled" if outcome.code == "cancelled" else "failed", "error": outcome.error()}
+            fields = {"status": "cancelled" if outcome.code == "cancelled" else "failed", "error": outcome.error(),
+                      "error_body": outcome.error_body}
     except Exception as e:  # noqa: BLE001 - every failure is the job's, reported in its record
         log.exception("job %s", job_id)
         fields = {"status": "failed", "error": {"status": 500, "code": "worker_error",

@@ -86,7 +86,10 @@ class Service:
             yield
 
     def run_now(self, scratch: Path, task: dict[str, Any]) -> Outcome:
-        """Run a worker for a synchronous request, waiting for a free worker slot."""
+        """Run a worker for a synchronous request, waiting for a free worker slot; with a queue, an optimize
+        runs on a worker host (its verification times the model) and this waits for it."""
+        if self.remote and task["kind"] == "optimize":
+            return self.jobs.run_and_wait(scratch, task, self.settings.timeout_for("optimize"))
         if not self.slots.acquire(timeout=self.settings.worker_slot_wait_s):
             raise ServiceError(429, "busy", f"all {self.settings.max_workers} workers are busy; try again later",
                                headers={"Retry-After": "5"})
