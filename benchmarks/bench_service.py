@@ -42,15 +42,18 @@ def cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
-def start_server():
+def start_server(queue_url: str | None = None, settings=None):
+    """The service in this process on a free loopback port (default settings unless given; ``queue_url``: with
+    a queue)."""
     import uvicorn
 
     from analyzer.service.app import create_app
+    from analyzer.service.remote import QueueConfig
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app()
+    app = create_app(settings, queue=QueueConfig(queue_url) if queue_url else None)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

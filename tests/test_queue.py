@@ -296,3 +296,22 @@ def test_optimize_with_no_worker_is_a_clear_503(redis_url):
         assert redis.scard("analyzer:active") == 0  # the job was withdrawn, not left for a later worker
     finally:
         server.stop()
+
+
+def test_optimize_auto_runs_on_the_worker_host_with_its_own_latency_table(redis_url, workers, tmp_path):
+    table = tmp_path / "host-table"
+    workers.start("timer", "--provider", "cpu", "--cache-dir", str(table))
+    server = api(redis_url)
+    params = {"auto": "true", "layer_time": "0.05", "time": "0.3", "samples": "2", "max_error": "0.5", "provider": "cpu"}
+    try:
+        docs = []
+        for _ in range(2):
+            with open(SAMPLES / "mnist_cnn.onnx", "rb") as f:
+                response = server.client.post("/v1/optimize", params=params, files={"model": ("mnist_cnn.onnx", f)})
+            assert response.status_code == 200, response.text
+            docs.append(response.json())
+    finally:
+        server.stop()
+    assert docs[0]["schema"] == "analyzer.optimize.auto/1" and docs[0]["provider"] == "CPUExecutionProvider"
+    assert (table / "layer-latency.json").is_file()  # the host's table, not the API's
+    assert docs[1]["cache"]["misses"] == 0 and docs[1]["cache"]["hits"] > 0

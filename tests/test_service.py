@@ -1097,3 +1097,27 @@ def test_upload_page_shows_the_html_report_of_an_uploaded_model(server, chromium
     finally:
         page.close()
     server.assert_serving()
+
+
+def test_optimize_auto_answers_the_auto_report_with_a_download(small_server):
+    s = small_server()
+    params = {"auto": "true", "layer_time": "0.05", "time": "0.3", "samples": "2", "max_error": "0.5"}
+    with open(SAMPLES / "mnist_cnn.onnx", "rb") as f:
+        response = s.client.post("/v1/optimize", params=params, files={"model": ("mnist_cnn.onnx", f)})
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert doc["schema"] == "analyzer.optimize.auto/1" and doc["input"] == "mnist_cnn.onnx"
+    assert doc["calibration"]["kind"] == "random" and "random" in doc["calibration"]["note"].lower()
+    assert doc["max_error"] == 0.5 and doc["written"] is True
+    model = s.client.get(doc["download"]["url"])
+    assert model.status_code == 200 and len(model.content) == doc["download"]["bytes"]
+    # the layer timings stay in the server's table: a second search measures no layer again
+    with open(SAMPLES / "mnist_cnn.onnx", "rb") as f:
+        again = s.client.post("/v1/optimize", params=params, files={"model": ("mnist_cnn.onnx", f)}).json()
+    assert again["cache"]["misses"] == 0 and again["cache"]["hits"] > 0, again["cache"]
+    for bad, message in (({"auto": "true", "pass": "fold-bn"}, "not both"), ({"max_error": "0.1", "pass": "fold-bn"},
+                                                                             "applies to auto=true only"),
+                         ({"auto": "true", "max_error": "-1"}, "max_error")):
+        with open(SAMPLES / "mnist_cnn.onnx", "rb") as f:
+            refused = s.client.post("/v1/optimize", params=bad, files={"model": ("mnist_cnn.onnx", f)})
+        assert refused.status_code == 400 and message in refused.json()["error"]["message"], refused.text

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="memory limit of a task's process, MiB (default %(default)s)")
     p.add_argument("--worker-cpu-seconds", type=int, default=d.worker_cpu_seconds,
                    help="CPU-time limit of a task's process (default %(default)s)")
+    p.add_argument("--cache-dir", help="this host's table of measured layer timings for optimize auto jobs "
+                                       "(default $ANALYZER_CACHE_DIR or ~/.cache/onnx-analyzer)")
     p.add_argument("--burst", action="store_true", help="exit when the queues are empty (for scripts and tests)")
     p.set_defaults(func=run)
 
@@ -59,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {"worker_memory_bytes": args.worker_memory_mb * MiB, "worker_cpu_seconds": args.worker_cpu_seconds}
     try:
         return serve_queues(args.queue, args.provider, args.tag, args.name,
-                            Path(args.store_dir).resolve() if args.store_dir else None, settings, burst=args.burst)
+                            Path(args.store_dir).resolve() if args.store_dir else None, settings, cache_dir=args.cache_dir,
+                            burst=args.burst)
     except ConnectionError as e:
         raise AnalyzerError(str(e)) from None

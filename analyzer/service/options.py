@@ -158,7 +158,14 @@ OPTIMIZE = [
     Option("dim", "str", "bind a symbolic dim, NAME=N (repeatable)", repeated=True),
     Option("input_shape", "str", "an input's shape, NAME:1x3x320x320 (NAME: optional for one input; repeatable)",
            repeated=True),
+    Option("auto", "bool", "choose the rewrites by measured latency within max_error instead of `pass` (optimize "
+                           "--auto; calibrated on random inputs, which the report says)", False),
+    Option("max_error", "float", "auto: budget on the outputs' relative error (default 0.01)", minimum=0),
+    Option("provider", "str", "auto: the execution provider the latency is measured on", choices=PROVIDER_CHOICES),
+    Option("layer_time", "float", "auto: seconds of interleaved timing per candidate layer"),
+    Option("time", "float", "auto: seconds of the end-to-end timing"),
 ]
+AUTO_ONLY = ("max_error", "provider", "layer_time", "time")
 MAX_SAMPLES = 64
 
 
@@ -169,6 +176,13 @@ def optimize_options(values: dict[str, Any]) -> dict[str, Any]:
     if values["pass"] and values["passes"]:
         raise ServiceError(400, "bad_option", "give the passes as `pass` or as `passes`, not both")
     specs = values["pass"] or values["passes"]
+    if values["auto"]:
+        if specs:
+            raise ServiceError(400, "bad_option", "give `pass` or `auto`, not both")
+        return {"auto": auto_options(values)}
+    for name in AUTO_ONLY:
+        if values[name] is not None:
+            raise ServiceError(400, "bad_option", f"option '{name}' applies to auto=true only")
     if not specs:
         raise ServiceError(400, "bad_option", "no pass given: add at least one `pass` field, e.g. pass=fold-bn")
     if values["samples"] > MAX_SAMPLES:
@@ -181,6 +195,20 @@ def optimize_options(values: dict[str, Any]) -> dict[str, Any]:
     for spec in specs:
         _api(parse_pass, spec, verify=verify)  # a bad spec is a 400 before any upload is parsed
     return {"passes": specs, "samples": values["samples"], "seed": values["seed"], **shapes}
+
+
+def auto_options(values: dict[str, Any]) -> dict[str, Any]:
+    """The ``AutoOptions`` keywords of an auto optimize, checked (random calibration: uploads carry one model)."""
+    from analyzer.shapes import parse_dim_options, parse_input_shape_options
+    from passes.auto import AutoOptions
+
+    given = {"max_error": values["max_error"], "provider": values["provider"], "samples": values["samples"],
+             "seed": values["seed"], "layer_seconds": values["layer_time"], "end_to_end_seconds": values["time"],
+             "dims": _api(parse_dim_options, values["dim"]),
+             "input_shapes": _api(parse_input_shape_options, values["input_shape"]), "batch": values["batch"]}
+    given = {k: v for k, v in given.items() if v is not None}
+    _api(AutoOptions(**given).validate)
+    return given
 
 
 # ---- compare ----

@@ -39,6 +39,7 @@ _SETTINGS: dict[str, Any] = {}
 _IDENTITY: dict[str, Any] = {}
 _STORE_DIR: list[Path | None] = [None]
 _CURRENT: dict[str, str | None] = {"job": None}
+_CACHE_DIR: list[str | None] = [None]  # this host's table of layer timings (optimize auto)
 
 
 def execute(*, job_id: str, attempt: int, task: dict[str, Any], refs: dict[str, Any], store: dict[str, Any],
@@ -52,6 +53,8 @@ def execute(*, job_id: str, attempt: int, task: dict[str, Any], refs: dict[str, 
     from analyzer.service.store import UploadStore
 
     redis = get_current_job().connection
+    if task["kind"] == "optimize" and task["options"].get("auto") is not None:
+        task = {**task, "cache_dir": _CACHE_DIR[0]}  # timings are this host's: its own table
     alive = ALIVE.format(id=job_id)
     redis.set(alive, _IDENTITY.get("name", "?"), ex=ALIVE_TTL_S)
     if not update_if(redis, job_id, attempt=attempt, status=("queued",), fields={
@@ -143,7 +146,7 @@ def check_provider(provider: str) -> None:
 
 
 def serve_queues(url: str, provider: str, tags: list[str], name: str | None, store_dir: Path | None,
-                 settings: dict[str, Any], *, burst: bool = False) -> int:
+                 settings: dict[str, Any], *, cache_dir: str | None = None, burst: bool = False) -> int:
     from rq import SimpleWorker
 
     from analyzer.latency.machine import machine_info
@@ -155,6 +158,11 @@ def serve_queues(url: str, provider: str, tags: list[str], name: str | None, sto
     queues = queues_for(provider, tags)
     _SETTINGS.update(settings)
     _STORE_DIR[0] = store_dir
+    if cache_dir is None:
+        from passes.auto.layers import default_cache_dir
+
+        cache_dir = str(default_cache_dir())
+    _CACHE_DIR[0] = cache_dir
     _IDENTITY.update(name=name, host=socket.gethostname(), pid=os.getpid(), provider=provider, tags=tags,
                      machine=machine_info(on_cuda=provider == "cuda"))
     stop = threading.Event()

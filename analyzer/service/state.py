@@ -90,6 +90,8 @@ class Service:
         runs on a worker host (its verification times the model) and this waits for it."""
         if self.remote and task["kind"] == "optimize":
             return self.jobs.run_and_wait(scratch, task, self.settings.timeout_for("optimize"))
+        if task["kind"] == "optimize" and task["options"].get("auto") is not None:
+            task = {**task, "cache_dir": str(self.root / "auto-cache")}  # layer timings kept while the server runs
         if not self.slots.acquire(timeout=self.settings.worker_slot_wait_s):
             raise ServiceError(429, "busy", f"all {self.settings.max_workers} workers are busy; try again later",
                                headers={"Retry-After": "5"})

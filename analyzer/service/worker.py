@@ -136,6 +136,8 @@ def run_optimize(task: dict[str, Any], progress: Progress, scratch: Path) -> dic
     def on_stage(stage: str) -> None:
         progress.update(stage=OPTIMIZE_STAGES[stage], phase=stage)
 
+    if options.get("auto") is not None:
+        return _run_auto(task, progress, scratch, label, output_name)
     given = {key: options[key] for key in ("samples", "seed", "dims", "input_shapes", "batch") if options.get(key) is not None}
     verify = VerifyOptions(**given)
     out_dir = scratch / "out"
@@ -153,6 +155,25 @@ def run_optimize(task: dict[str, Any], progress: Progress, scratch: Path) -> dic
                         "the service serves single-file models only")
     result.source, result.output = label, output_name
     return {**_body(scratch, render_json(result), "json"), "output": output_name}
+
+
+def _run_auto(task: dict[str, Any], progress: Progress, scratch: Path, label: str, output_name: str) -> dict[str, Any]:
+    """``optimize --auto`` on the upload; the per-layer latency table is kept in ``task["cache_dir"]`` (the
+    host's, across tasks) when the task names one."""
+    from passes.auto import AutoOptions, auto_optimize
+    from passes.auto.render import render_json
+
+    def on_progress(stage: str, done: int, total: int, detail: str) -> None:
+        progress.update(force=False, stage=f"auto: {stage} {detail}".strip(), phase=stage,
+                        fraction=round(done / total, 4) if total else 0.0)
+
+    options = AutoOptions(**task["options"]["auto"], cache_dir=task.get("cache_dir"),
+                          use_cache=task.get("cache_dir") is not None)
+    out_dir = scratch / "out"
+    out_dir.mkdir(exist_ok=True)
+    result = auto_optimize(Path(task["inputs"]["model"]), options, output=out_dir / output_name, progress=on_progress)
+    result.source, result.output = label, output_name  # never a server path
+    return {**_body(scratch, render_json(result.to_dict()), "json"), "output": output_name}
 
 
 PHASE_SPAN = {"sessions": (0.0, 0.05), "warm-up": (0.05, 0.1), "measuring": (0.1, 0.9),
