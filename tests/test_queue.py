@@ -89,11 +89,15 @@ def api(url: str):
                                  max_queued_jobs=32), queue=QueueConfig(url))
 
 
-def submit(server, **data) -> str:
+def post_compare(server, **data) -> httpx.Response:
     data.setdefault("provider", "cpu")
     with open(SAMPLES / "mnist_cnn.onnx", "rb") as fa, open(SAMPLES / "mnist_cnn.onnx", "rb") as fb:
-        response = server.client.post("/v1/compare", data={k: str(v) for k, v in data.items()},
-                                      files={"model_a": ("mnist_cnn.onnx", fa), "model_b": ("after.onnx", fb)})
+        return server.client.post("/v1/compare", data={k: str(v) for k, v in data.items()},
+                                  files={"model_a": ("mnist_cnn.onnx", fa), "model_b": ("after.onnx", fb)})
+
+
+def submit(server, **data) -> str:
+    response = post_compare(server, **data)
     assert response.status_code == 202, response.text
     return response.headers["location"]
 
@@ -214,24 +218,13 @@ def test_queued_jobs_survive_an_api_restart(redis_url, workers):
 
 
 def test_tag_needs_a_queue_and_a_plain_name(redis_url):
-    from test_service import start_server as start_embedded
-
-    embedded = start_embedded(Settings(max_upload_bytes=UPLOAD_LIMIT, default_compare_seconds=0.5))
-    try:
-        with open(SAMPLES / "lenet5.onnx", "rb") as fa, open(SAMPLES / "lenet5.onnx", "rb") as fb:
-            response = embedded.client.post("/v1/compare", data={"tag": "gpu"},
-                                            files={"model_a": ("a.onnx", fa), "model_b": ("b.onnx", fb)})
-        assert response.status_code == 400 and "without --queue" in response.json()["error"]["message"]
-    finally:
-        embedded.stop()
-    server = api(redis_url)
-    try:
-        with open(SAMPLES / "lenet5.onnx", "rb") as fa, open(SAMPLES / "lenet5.onnx", "rb") as fb:
-            response = server.client.post("/v1/compare", data={"tag": "a b"},
-                                          files={"model_a": ("a.onnx", fa), "model_b": ("b.onnx", fb)})
-        assert response.status_code == 400 and "option 'tag'" in response.json()["error"]["message"]
-    finally:
-        server.stop()
+    for server, tag, message in ((start_server(Settings(max_upload_bytes=UPLOAD_LIMIT)), "gpu", "without --queue"),
+                                 (api(redis_url), "a b", "option 'tag' must be")):
+        try:
+            response = post_compare(server, tag=tag)
+            assert response.status_code == 400 and message in response.json()["error"]["message"], response.text
+        finally:
+            server.stop()
 
 
 def test_serve_and_worker_refuse_an_unreachable_queue(capsys):
