@@ -16,10 +16,10 @@ from analyzer.errors import AnalyzerError, OptionError
 # The flag that sets a Python API parameter, where it is not ``--`` + the name with dashes.
 FLAGS = {"dims": "--dim", "input_shapes": "--input-shape", "time_budget": "--time", "passes": "--pass",
          "bandwidth_gbs": "--bandwidth", "input_values": "--input-value",
-         "layer_seconds": "--layer-time", "end_to_end_seconds": "--time"}
+         "layer_seconds": "--layer-time", "end_to_end_seconds": "--time", "time_per_model": "--time"}
 
 # Order is the order shown in --help.
-COMMAND_MODULES = ("inspect", "annotate", "optimize", "bench", "compare", "profile", "serve", "worker", "zoo", "export")
+COMMAND_MODULES = ("inspect", "annotate", "optimize", "bench", "compare", "profile", "table", "serve", "worker", "zoo", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,9 @@
 """Seed experiments for BENCHMARKS.md: does latency follow parameters or MACs?
 
-1. AlexNet, VGG-16 and CNN_5x5 (VGG-16 with 5x5 convs), all with 10 classes: params and MACs from
-   ``analyzer.inspect``, latency from ``analyzer.latency.bench`` at batch 1 and 8; then each with BatchNorm
-   and with Dropout (p=0.5) added. Exported in eval mode: Dropout is a no-op at inference and
+1. AlexNet, VGG-16 and CNN_5x5 (VGG-16 with 5x5 convs), all with 10 classes, side by side as
+   ``analyzer table --latency`` shows them (``analyzer.side_by_side``: params, MACs, memory, depth,
+   receptive field, and every model timed in turn in one run, median with its CI) at batch 1 and 8;
+   then each with BatchNorm and with Dropout (p=0.5) added. Exported in eval mode: Dropout is a no-op at inference and
    onnxruntime folds BatchNorm into the Conv before it, so neither should change latency.
 2. The naive Inception module against the one with 1x1 bottlenecks (28x28x256 input).
 3. With ``--passes`` (when the ``passes`` package imports): each rewrite pass applied to VGG-16,
@@ -30,11 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
 
-import analyzer  # noqa: E402
-from analyzer.latency.bench import benchmark  # noqa: E402
 from analyzer.latency.options import BenchOptions  # noqa: E402
+from analyzer.render.side_by_side import render  # noqa: E402
+from analyzer.side_by_side import log_r2, side_by_side  # noqa: E402
 
 CACHE = REPO / ".cache" / "seed"
 DOCS = REPO / "docs"
@@ -63,28 +63,29 @@ def exported(name: str, **options) -> tuple[Path, int | None]:
     return path, json.loads(sidecar.read_text())["params"]
 
 
-def measure(label: str, export: tuple[Path, int | None], args: argparse.Namespace) -> dict:
-    path, torch_params = export
-    report = analyzer.inspect(path, batch=1)
-    row = {"model": label, "file": path.name, "params": report.totals.params, "torch_params": torch_params,
-           "macs": report.totals.macs}
-    for batch in BATCHES:
-        result = benchmark(path, BenchOptions(provider=args.provider, batch=batch, warmup=1, time_budget=args.time))
-        row[f"latency_b{batch}_s"] = result.stats.median
-        row[f"iterations_b{batch}"] = result.stats.iterations
-        row[f"throughput_b{batch}"] = result.stats.throughput
-        row["provider"] = result.provider
-        print(f"  {label} batch {batch}: median {result.stats.median * 1e3:.1f} ms "
-              f"over {result.stats.iterations} iterations", file=sys.stderr, flush=True)
-    return row
+def side_by_side_at(batch: int, labels: list[str], exports: list[tuple[Path, int | None]], args: argparse.Namespace):
+    """The models side by side at ``batch``, timed in turn (``analyzer table --latency --batch N``)."""
+    print(f"timing {len(labels)} models in turn at batch {batch} ...", file=sys.stderr, flush=True)
+    return side_by_side([path for path, _ in exports], names=labels, batch=batch, latency=True,
+                        time_per_model=args.time, provider=args.provider)
 
 
-def log_r2(x: list[float], y: list[float]) -> float:
-    """R² of the least-squares line log y = a + b log x."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    slope, intercept = np.polyfit(lx, ly, 1)
-    residual = ly - (intercept + slope * lx)
-    return float(1 - residual @ residual / ((ly - ly.mean()) @ (ly - ly.mean())))
+def rows_of(tables: dict[int, object], exports: list[tuple[Path, int | None]]) -> list[dict]:
+    """One dict per model: the batch-1 table's figures, the torch parameter count and both batches' latency."""
+    rows = []
+    for i, (path, torch_params) in enumerate(exports):
+        first = tables[BATCHES[0]].rows[i]
+        row = {"model": first.name, "file": path.name, "params": first.params, "torch_params": torch_params,
+               "macs": first.macs, "depth": first.depth, "receptive_field": first.receptive_field,
+               "provider": first.latency.provider}
+        for batch, table in tables.items():
+            latency = table.rows[i].latency
+            row[f"latency_b{batch}_s"] = latency.median_s
+            row[f"latency_b{batch}_ci_s"] = list(latency.ci_s)
+            row[f"iterations_b{batch}"] = latency.iterations
+            row[f"throughput_b{batch}"] = batch / latency.median_s
+        rows.append(row)
+    return rows
 
 
 def plot(rows: list[dict], key: str, xlabel: str, target: Path, caption: str) -> None:
@@ -166,16 +167,21 @@ def main() -> int:
         return 0
     start = time.perf_counter()
     loads = [os.getloadavg()]
-    rows = []
+    labels, exports = [], []
     for arch in ARCHS:
         for variant, options in VARIANTS.items():
-            rows.append(measure(f"{arch} {variant}", exported(arch, num_classes=10, **options), args))
-            loads.append(os.getloadavg())
-    inception = [measure(name, exported(name), args) for name in INCEPTION]
-    loads.append(os.getloadavg())
-    everything = rows + inception
-    r2_params = log_r2([r["params"] for r in everything], [r["latency_b1_s"] for r in everything])
-    r2_macs = log_r2([r["macs"] for r in everything], [r["latency_b1_s"] for r in everything])
+            labels.append(f"{arch} {variant}")
+            exports.append(exported(arch, num_classes=10, **options))
+    for name in INCEPTION:
+        labels.append(name)
+        exports.append(exported(name))
+    tables = {}
+    for batch in BATCHES:
+        tables[batch] = side_by_side_at(batch, labels, exports, args)
+        loads.append(os.getloadavg())
+    everything = rows_of(tables, exports)
+    fits = tables[1].fits()
+    r2_params, r2_macs = fits["params"], fits["macs"]
     load_range = (min(l[0] for l in loads), max(l[0] for l in loads))
     from analyzer.latency.machine import machine_info
 
@@ -198,12 +204,11 @@ def main() -> int:
         "passes_on_vgg16": passes_rows,
         "wall_s": round(time.perf_counter() - start, 1),
     }
-    print("| model | params (ONNX) | params (torch) | MACs | latency b1 (ms) | latency b8 (ms) | items/s b8 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for r in everything:
-        torch_params = f"{r['torch_params']:,}" if r["torch_params"] is not None else "?"
-        print(f"| {r['model']} | {r['params']:,} | {torch_params} | {r['macs']:,} | {r['latency_b1_s'] * 1e3:.1f} | "
-              f"{r['latency_b8_s'] * 1e3:.1f} | {r['throughput_b8']:.1f} |")
+    for batch, table in tables.items():
+        print(f"### Batch {batch}\n")
+        print(render(table.to_dict(), "markdown"))
+    print("params (torch) beside params (ONNX): " + ", ".join(
+        f"{r['model']} {r['torch_params']:,} / {r['params']:,}" for r in everything if r["torch_params"] is not None))
     print(f"\nlog-log R²: params {r2_params:.3f}, MACs {r2_macs:.3f} -> {summary['better_predictor']} explain latency "
           f"better; load average {load_range[0]:.1f}-{load_range[1]:.1f}; {summary['wall_s']} s")
     if args.json:

@@ -4,7 +4,6 @@ a browser."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time

@@ -159,7 +159,7 @@ def serve_queues(url: str, provider: str, tags: list[str], name: str | None, sto
     _SETTINGS.update(settings)
     _STORE_DIR[0] = store_dir
     if cache_dir is None:
-        from passes.auto.layers import default_cache_dir
+        from analyzer.cache import default_cache_dir
 
         cache_dir = str(default_cache_dir())
     _CACHE_DIR[0] = cache_dir

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +21,10 @@ from typing import Any
 import numpy as np
 import onnx_ir as ir
 
+from analyzer.cache import default_cache_dir
+
 TABLE_FILE = "layer-latency.json"
 TABLE_SCHEMA = "analyzer.layer-latency/1"
-
-
-def default_cache_dir() -> Path:
-    """``$ANALYZER_CACHE_DIR``, else ``$XDG_CACHE_HOME/onnx-analyzer``, else ``~/.cache/onnx-analyzer``."""
-    if os.environ.get("ANALYZER_CACHE_DIR"):
-        return Path(os.environ["ANALYZER_CACHE_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "onnx-analyzer"
 
 
 def layer_model(node: ir.Node, input_shape: list[int], input_type: ir.TypeProtocol | None, opset: int) -> ir.Model:
