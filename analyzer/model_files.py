@@ -158,13 +158,38 @@ def _fill_constant_of_shape(model: Any) -> int:
     return filled
 
 
-def check_output(target: Path, input_files: list[Path]) -> None:
+def input_files(model: str | os.PathLike) -> list[Path]:
+    """The files an input model is made of: itself, the external-data files its tensors name, and the
+    ``<model>.data`` beside it (where our own writers would put weights). Read with the wire walk (no onnx);
+    a file that cannot be read yields just itself (the command will say what is wrong with it)."""
+    import mmap
+
+    from analyzer.wire import WireError, skip_payloads
+
+    path = Path(model)
+    files = [path, path.with_name(path.name + ".data")]
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            locations = set(skip_payloads(mapped, 1 << 30).external.values())
+    except (OSError, ValueError, WireError, RecursionError):
+        return files
+    return files + [path.parent / location for location in sorted(locations)]
+
+
+def refuse_overwrite(target: str | os.PathLike, models: list[str | os.PathLike], option: str = "output") -> None:
+    """Every command that writes calls this first: ``target`` (given as ``option``) may be none of the input
+    models' files."""
+    check_output(Path(target), [f for m in models for f in input_files(m)], option)
+
+
+def check_output(target: Path, input_files: list[Path], option: str = "output") -> None:
     """Neither the output nor its external-data file may be one of the input's files."""
     outputs = [target, target.with_name(target.name + ".data")]
     for out in outputs:
         for used in input_files:
             if out.resolve() == used.resolve() or same_file(out, used):
-                raise OptionError("output", f"{target}: refusing to overwrite the input's file {used}; choose another file")
+                raise OptionError(option, f"{target}: refusing to overwrite {used}, a file of the input model; "
+                                            "choose another file")
 
 
 def save(model: Any, target: Path, input_files: list[Path] = ()) -> None:

@@ -86,10 +86,22 @@ def warn_fallback(fell_back: bool, provider: str) -> None:
         )
 
 
+def input_models(args: argparse.Namespace) -> list[str]:
+    return [getattr(args, key) for key in ("model", "model_a", "model_b") if getattr(args, key, None)]
+
+
+def refuse_output(args: argparse.Namespace) -> None:
+    """Before any timing: ``--output`` may not be one of the models' files (bench, compare, profile)."""
+    if args.output:
+        from analyzer.model_files import refuse_overwrite
+
+        refuse_overwrite(args.output, input_models(args))
+
+
 def emit(text: str, args: argparse.Namespace) -> None:
     from analyzer.commands.output import emit as emit_text
 
-    emit_text(text, args.output or None, args.format)
+    emit_text(text, args.output or None, args.format, inputs=tuple(input_models(args)))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -110,6 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from analyzer.latency.bench import benchmark, render_json, render_markdown, render_table
 
+    refuse_output(args)
     result = benchmark(args.model, bench_options_from(args))
     warn_fallback(result.fell_back, result.provider)
     render = {"table": render_table, "json": render_json, "markdown": render_markdown}[args.format]

@@ -11,6 +11,7 @@ from analyzer.commands.bench import (
     add_run_arguments,
     bench_options_from,
     emit,
+    refuse_output,
     warn_fallback,
 )
 
@@ -100,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         output_tolerance=args.output_tolerance,
         analyze=not args.no_analyze,
     )
+    refuse_output(args)
     result = compare(args.model_a, args.model_b, options, seed=args.seed)
     warn_fallback(result.a.fell_back, result.a.provider)
     if args.format == "html":

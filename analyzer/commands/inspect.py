@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from analyzer.errors import OptionError
+
 FORMAT_CHOICES = ("table", "json", "csv", "markdown", "html")
 
 
@@ -80,11 +82,18 @@ def run(args: argparse.Namespace) -> int:
     from analyzer.commands.output import emit
     from analyzer.render import render
 
+    from analyzer.model_files import refuse_overwrite
+
+    for option, target in (("output", args.output), ("netron", args.netron)):  # before any work
+        if target:
+            refuse_overwrite(target, [args.model], option)
+    if args.output and args.netron and args.output == args.netron:
+        raise OptionError("netron", f"{args.netron} is also the report's --output; choose two files")
     report = analyze(args)
     options = {"max_rows": args.max_rows, "color": args.output is None and sys.stdout.isatty(),
                "show_constants": args.show_constants} if args.format == "table" else {}
     text = render(report, args.format, **options)
     if args.netron:
         write_netron_attachment(report, args.model, args.netron)
-    emit(text, args.output or None, f"{args.format} report")
+    emit(text, args.output or None, f"{args.format} report", inputs=(args.model,))
     return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from analyzer.commands.bench import add_output_arguments, add_run_arguments, bench_options_from, emit, warn_fallback
+from analyzer.commands.bench import (add_output_arguments, add_run_arguments, bench_options_from, emit, refuse_output,
+                                     warn_fallback)
 
 
 SORT_HELP = {"rate": "slowest per MAC first", "time": "longest first", "efficiency": "lowest first"}
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         sort=args.sort,
         top=args.top,
     )
+    refuse_output(args)
     result = profile(args.model, options)
     warn_fallback(result.fell_back, result.provider)
     render = {"table": render_table, "json": render_json, "markdown": render_markdown}[args.format]

@@ -43,12 +43,12 @@ def build(paths: list[str], args: argparse.Namespace, names: list[str] | None = 
     from pathlib import Path
 
     from analyzer.errors import AnalyzerError
-    from analyzer.model_files import check_output
+    from analyzer.model_files import refuse_overwrite
     from analyzer.shapes import parse_dim_options, parse_input_shape_options
     from analyzer.side_by_side import parse_accuracy, parse_size, side_by_side
 
     if args.output:
-        check_output(Path(args.output), [Path(p) for p in paths])
+        refuse_overwrite(args.output, paths)
     for path in paths:
         if not Path(path).is_file():
             raise AnalyzerError(f"{path}: no such file")
@@ -65,7 +65,8 @@ def emit_table(table, args: argparse.Namespace) -> int:
     from analyzer.commands.output import emit
     from analyzer.render.side_by_side import render
 
-    emit(render(table.to_dict(), args.format), args.output, f"{args.format} table")
+    emit(render(table.to_dict(), args.format), args.output, f"{args.format} table",
+         inputs=tuple(row.path for row in table.rows))
     return 0
 
 
