@@ -202,6 +202,7 @@ class _Tally:
     state_only: set[str] = field(default_factory=set)
     unsupported: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     unknown_cost: list[str] = field(default_factory=list)
+    inconsistent: list[str] = field(default_factory=list)  # nodes no runtime would run (analyzer.consistency)
     unknown_size: set[str] = field(default_factory=set)
 
 
@@ -323,11 +324,17 @@ def _trainable_read(G, i: int, k: int, used_as_weight) -> bool:
 
 def _count(G, i: int, report: NodeReport, tally: _Tally, warnings: list[str]) -> None:
     """MACs and FLOPs of node ``i``: its subgraphs' when it has some, else its op's rule."""
+    from analyzer.consistency import inconsistency
     from analyzer.costs import node_cost
     from analyzer.subgraph_costs import subgraph_cost
     from analyzer.views import ShapeUnknown
 
     view = G.nodes[i]["view"]
+    problem = inconsistency(view)
+    if problem is not None:  # no runtime runs it: not work to count
+        tally.unknown_cost.append(f"{view.name} (inconsistent: {problem})")
+        tally.inconsistent.append(f"{view.name}: {problem}")
+        return
     try:
         cost = subgraph_cost(G.nodes[i]["proto"], G.graph["factory"], warnings, tally.unsupported)
         if cost is None:
@@ -348,7 +355,7 @@ def _count_output_bytes(view, report: NodeReport, tally: _Tally) -> None:
     for out in view.outputs:
         if out is None or out.is_initializer:
             continue
-        if out.nbytes is None:
+        if out.nbytes is None or (out.shape and min(out.shape) < 0):  # an impossible shape holds no bytes
             tally.unknown_size.add(out.name)
             continue
         report.activation_bytes += out.nbytes
@@ -356,7 +363,8 @@ def _count_output_bytes(view, report: NodeReport, tally: _Tally) -> None:
 
 
 def _tally_warnings(tally: _Tally, weights: dict[str, Any]) -> list[str]:
-    warnings = []
+    warnings = [f"inconsistent node, not counted (onnxruntime would refuse the model): {line}"
+                for line in tally.inconsistent[:20]]
     if tally.unknown_cost:
         warnings.append(f"cost unknown (unknown or inconsistent shapes) for {len(tally.unknown_cost)} node(s), "
                         "counted as 0: " + "; ".join(tally.unknown_cost[:5]))
