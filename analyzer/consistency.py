@@ -74,10 +74,29 @@ CHECKS: dict[str, Callable[[NodeView], str | None]] = {
 }
 
 
-def inconsistency(view: NodeView) -> str | None:
-    """What no runtime would accept in this node (default domain), or None."""
-    if view.domain not in ("", "ai.onnx"):
-        return negative_dim(view)
+def attribute_types(proto, opset: int) -> str | None:
+    """An attribute whose type is not the one the op's schema declares (``perm`` as floats, ...)."""
+    import onnx.defs
+
+    try:
+        schema = onnx.defs.get_schema(proto.op_type, opset, "")
+    except onnx.defs.SchemaError:
+        return None
+    for attr in proto.attribute:
+        declared = schema.attributes.get(attr.name)
+        if declared is not None and attr.type != int(declared.type) and attr.ref_attr_name == "":
+            return (f"attribute {attr.name!r} is {onnx.AttributeProto.AttributeType.Name(attr.type)} where "
+                    f"{proto.op_type} takes {onnx.AttributeProto.AttributeType.Name(int(declared.type))}")
+    return None
+
+
+def inconsistency(view: NodeView, proto=None, opset: int | None = None) -> str | None:
+    """What no runtime would accept in this node, or None; ``proto`` and ``opset``: also check its
+    attribute types against the schema (default domain)."""
     found = negative_dim(view)
+    if found or view.domain not in ("", "ai.onnx"):
+        return found
+    if proto is not None and opset is not None:
+        found = attribute_types(proto, opset)
     check = CHECKS.get(view.op_type)
     return found or (check(view) if check is not None else None)

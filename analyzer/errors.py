@@ -49,3 +49,9 @@ def first_line(error: BaseException) -> str:
     """An error as one line: onnx's and onnxruntime's messages run to many (C++ frames); keep the first."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+# What a per-node rule (a cost, a receptive field) raises on attributes that contradict the shapes (a
+# ``perm`` shorter than the rank, a malformed subgraph): bad input, said as a warning naming the node,
+# never an internal error.
+MALFORMED_ERRORS = (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError)

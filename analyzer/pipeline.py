@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.clock import StageClock
-from analyzer.errors import AnalyzerError, StrictModeError
+from analyzer.errors import MALFORMED_ERRORS, AnalyzerError, StrictModeError
 from analyzer.report import (
     ModelInfo,
     NodeReport,
@@ -330,7 +330,7 @@ def _count(G, i: int, report: NodeReport, tally: _Tally, warnings: list[str]) ->
     from analyzer.views import ShapeUnknown
 
     view = G.nodes[i]["view"]
-    problem = inconsistency(view)
+    problem = inconsistency(view, G.nodes[i]["proto"], view.opset)
     if problem is not None:  # no runtime runs it: not work to count
         tally.unknown_cost.append(f"{view.name} (inconsistent: {problem})")
         tally.inconsistent.append(f"{view.name}: {problem}")
@@ -347,6 +347,8 @@ def _count(G, i: int, report: NodeReport, tally: _Tally, warnings: list[str]) ->
     except (ShapeUnknown, AnalyzerError) as e:
         # an unknown or inconsistent shape costs this node its count, not the whole report
         tally.unknown_cost.append(f"{view.name} ({e})")
+    except MALFORMED_ERRORS as e:  # attributes that contradict the shapes: bad input, named, not a crash
+        tally.unknown_cost.append(f"{view.name} (malformed {view.op_type}: {type(e).__name__}: {e})")
 
 
 def _count_output_bytes(view, report: NodeReport, tally: _Tally) -> None:

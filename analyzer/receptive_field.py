@@ -52,6 +52,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
+from analyzer.errors import MALFORMED_ERRORS
 from analyzer.op_families import (
     ELEMENTWISE_FAMILIES,
     MICROSOFT_OP_FAMILIES,
@@ -97,6 +98,10 @@ State = Field | _Stopped
 
 class UnsupportedOp(Exception):
     """A rule cannot propagate the field through this node; the message says why."""
+
+
+class MalformedNode(Exception):
+    """The node's attributes make no sense for its op (a ``perm`` shorter than the rank, ...)."""
 
 
 # ---------------------------------------------------------------- formulas
@@ -442,7 +447,10 @@ def _propagate(node: NodeView, field: Field) -> Field:
     rule = rules.get(node.op_type)
     if rule is None:
         raise UnsupportedOp("no receptive-field rule")
-    return rule(node, field)
+    try:
+        return rule(node, field)
+    except MALFORMED_ERRORS as e:
+        raise MalformedNode(f"{type(e).__name__}: {e}") from None
 
 
 def compute_receptive_fields(G) -> tuple[dict[int, ReceptiveFieldInfo | None], list[str]]:
@@ -470,6 +478,9 @@ def compute_receptive_fields(G) -> tuple[dict[int, ReceptiveFieldInfo | None], l
                     warnings.append(
                         f"receptive field stops at unsupported op {node.op_type} (node {node.name!r}: {e})"
                     )
+            except MalformedNode as e:
+                warnings.append(f"malformed node {node.name!r} ({node.op_type}): its attributes do not fit its input "
+                                f"({e}); the receptive field stops there")
         for tensor in node.outputs:
             if tensor is not None:
                 states[tensor.name] = out

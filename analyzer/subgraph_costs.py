@@ -20,7 +20,7 @@ from analyzer.graph import ViewFactory, subgraphs, unique_names
 
 def _body_cost(body: onnx.GraphProto, parent: ViewFactory, warnings: list[str], unsupported: dict) -> Any:
     from analyzer.costs import Cost, node_cost
-    from analyzer.errors import AnalyzerError
+    from analyzer.errors import MALFORMED_ERRORS, AnalyzerError
     from analyzer.views import ShapeUnknown
 
     factory = ViewFactory(parent.resolver, parent.opsets, parent)
@@ -34,6 +34,9 @@ def _body_cost(body: onnx.GraphProto, parent: ViewFactory, warnings: list[str], 
                 cost = node_cost(view)
         except (ShapeUnknown, AnalyzerError) as e:
             warnings.append(f"cost unknown (shape unknown) inside a subgraph: {name} ({e})")
+            continue
+        except MALFORMED_ERRORS as e:
+            warnings.append(f"cost unknown (malformed node) inside a subgraph: {name} ({type(e).__name__}: {e})")
             continue
         if cost is None:
             unsupported[(view.domain, view.op_type)].append(name)

@@ -142,5 +142,5 @@ def test_refuses_an_output_over_the_inputs_external_data(tmp_path, capsys):
     onnx.save(conv_proto(), str(source), save_as_external_data=True, location="w.onnx.data", size_threshold=0)
     before = (tmp_path / "w.onnx.data").read_bytes()
     assert main(["optimize", str(source), "-o", str(tmp_path / "w.onnx"), "-q", "--pass", "bottleneck:rank=2"]) == 2
-    assert "refusing to overwrite the input's file" in capsys.readouterr().err
+    assert "a file of the input model" in capsys.readouterr().err
     assert (tmp_path / "w.onnx.data").read_bytes() == before
