@@ -170,7 +170,7 @@ def input_files(model: str | os.PathLike) -> list[Path]:
     files = [path, path.with_name(path.name + ".data")]
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            locations = set(skip_payloads(mapped, 1 << 30).external.values())
+            locations = set(skip_payloads(mapped, 4096).external.values())
     except (OSError, ValueError, WireError, RecursionError):
         return files
     return files + [path.parent / location for location in sorted(locations)]

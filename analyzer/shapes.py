@@ -17,7 +17,8 @@ from typing import Any
 
 import onnx
 
-from analyzer.errors import AnalyzerError, OptionError
+from analyzer.errors import AnalyzerError, ModelLoadError, OptionError
+from analyzer.native import contained
 
 
 @dataclass
@@ -131,6 +132,10 @@ def apply_binding(model: onnx.ModelProto, binding: Binding) -> list[str]:
     return warnings
 
 
+def _infer(model: onnx.ModelProto, options: dict[str, bool]) -> bytes:
+    return onnx.shape_inference.infer_shapes(model, strict_mode=False, **options).SerializeToString()
+
+
 def infer_shapes(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     """Run onnx shape inference with data propagation; never raise on a model that cannot be fully inferred."""
     warnings: list[str] = []
@@ -147,7 +152,10 @@ def infer_shapes(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
             value.type.tensor_type.ClearField("shape")
     for attempt in ({"data_prop": True}, {"data_prop": False}):
         try:
-            inferred = onnx.shape_inference.infer_shapes(work, strict_mode=False, **attempt)
+            # in a forked child: a model that crashes onnx's C++ is rejected, the process goes on
+            inferred = onnx.ModelProto.FromString(contained("onnx shape inference", lambda: _infer(work, attempt)))
+        except ModelLoadError:
+            raise
         except Exception as e:  # onnx raises InferenceError, ValidationError, RuntimeError...
             message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             warnings.append(f"shape inference failed ({'with' if attempt['data_prop'] else 'without'} data propagation): {message}")

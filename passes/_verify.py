@@ -25,6 +25,7 @@ import onnx_ir as ir
 from analyzer import model_files
 from analyzer.errors import AnalyzerError, OptionError, first_line
 from analyzer.latency.numerics import Comparison, compare_outputs
+from analyzer.native import contained
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,8 @@ def verify_rewrite(
     verification.missing_shapes = [v.name for v in new_values if _shape_lost(v)]
     with loadable(after) as source:
         try:
-            onnx.checker.check_model(source if isinstance(source, onnx.ModelProto) else str(source), full_check=True)
+            contained("onnx.checker", lambda: onnx.checker.check_model(
+                source if isinstance(source, onnx.ModelProto) else str(source), full_check=True))
         except Exception as e:  # checker raises ValidationError, InferenceError and others
             verification.checker_error = (str(e).strip().splitlines() or [type(e).__name__])[0]
             return verification, reference, None

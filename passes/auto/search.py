@@ -31,6 +31,7 @@ import onnx_ir as ir
 
 from analyzer.clock import StageClock
 from analyzer.errors import AnalyzerError, OptionError, first_line
+from analyzer.native import contained
 from passes.auto import layers as layer_timing
 from passes.auto.calibration import Calibration, ImageOptions, from_arrays, from_images, random_runs
 from passes.auto.candidates import MAX_MAC_RATIO, Candidate, candidates_for
@@ -375,7 +376,8 @@ def _verify_final(original: ir.Model, model: ir.Model) -> None:
     keep_output_declarations(original, model)
     with loadable(model) as source:
         try:
-            onnx.checker.check_model(source if isinstance(source, onnx.ModelProto) else str(source), full_check=True)
+            contained("onnx.checker", lambda: onnx.checker.check_model(
+                source if isinstance(source, onnx.ModelProto) else str(source), full_check=True))
         except Exception as e:  # checker raises ValidationError, InferenceError and others
             raise AnalyzerError(f"internal: the rewritten model fails onnx.checker: {first_line(e)}") from e
 
