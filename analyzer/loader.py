@@ -12,6 +12,7 @@ input dims written as -1, 0, "?" or left empty become named symbolic dims.
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import pathlib
@@ -75,6 +76,7 @@ def load_model(source, *, payload_threshold: int = 4096) -> LoadedModel:
     warnings = _opset_warnings(proto, label)
     warnings += _external_warnings(external, path.parent if path is not None else None, label)
     warnings += normalise_inputs(proto.graph, proto.ir_version)
+    warnings += sparse_as_dense(proto.graph, label)
     return LoadedModel(proto, path, file_size, frozenset(stripped), external, warnings)
 
 
@@ -185,6 +187,47 @@ def normalise_inputs(graph: onnx.GraphProto, ir_version: int = 0) -> list[str]:
         warnings.append(f"input dims written as -1, 0, '?' or left empty are symbolic: {', '.join(named)} "
                         "(bind them with --dim NAME=N, --input-shape or --batch)")
     return warnings
+
+
+# More elements than any runtime could hold (256 Ti): a tensor that declares so is refused at once.
+MAX_TENSOR_ELEMENTS = 1 << 48
+DENSE_VALUE_ELEMENTS = 64  # sparse weights up to this size get their values (shape inputs, small constants)
+
+
+def sparse_as_dense(graph: onnx.GraphProto, label: str) -> list[str]:
+    """Sparse initializers become dense initializers of the same name, as onnxruntime densifies them: a
+    weight is counted at its dense size. Small ones keep their values; larger ones only their dims (the
+    analysis never reads a weight's values), so a huge declared shape costs no memory or time; one beyond
+    :data:`MAX_TENSOR_ELEMENTS`, or with a negative dim, is refused."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    names = []
+    for sparse in graph.sparse_initializer:
+        name, dims = sparse.values.name, list(sparse.dims)
+        if any(d < 0 for d in dims):
+            raise ModelLoadError(f"cannot load {label}: sparse initializer {name!r} has a negative dim {dims}")
+        numel = math.prod(dims)
+        if numel > MAX_TENSOR_ELEMENTS:
+            raise ModelLoadError(f"cannot load {label}: sparse initializer {name!r} declares {numel:,} elements "
+                                 f"(dims {dims}), more than any runtime can hold")
+        dense = onnx.TensorProto(name=name, data_type=sparse.values.data_type, dims=dims)
+        if numel <= DENSE_VALUE_ELEMENTS:
+            try:
+                values, indices = numpy_helper.to_array(sparse.values), numpy_helper.to_array(sparse.indices)
+                full = np.zeros(numel, values.dtype)
+                flat = indices if indices.ndim == 1 else np.ravel_multi_index(tuple(indices.T), dims)
+                full[flat] = values.reshape(-1)
+                dense = numpy_helper.from_array(full.reshape(dims), name)
+            except (ValueError, IndexError, TypeError) as e:
+                raise ModelLoadError(f"cannot load {label}: sparse initializer {name!r} is malformed ({e})") from None
+        graph.initializer.append(dense)
+        names.append(name)
+    if not names:
+        return []
+    del graph.sparse_initializer[:]
+    return [f"{len(names)} sparse initializer(s) counted as dense weights, as onnxruntime densifies them: "
+            + ", ".join(names[:5])]
 
 
 def _opset_warnings(proto: onnx.ModelProto, label: str) -> list[str]:
