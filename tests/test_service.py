@@ -35,6 +35,7 @@ httpx = pytest.importorskip("httpx")
 
 from analyzer.cli import main  # noqa: E402
 from analyzer.service.app import create_app  # noqa: E402
+from analyzer.service.protocol import with_header_deadline  # noqa: E402
 from analyzer.service.settings import MiB, Settings  # noqa: E402
 from model_builders import make_model, weight  # noqa: E402
 
@@ -128,7 +129,8 @@ def start_server(settings: Settings, clock=time.time, access=None, queue=None) -
 
     port = free_port()
     app = create_app(settings, clock=clock, access=access, queue=queue)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           http=with_header_deadline(settings.header_timeout_s)))  # as `serve` runs it
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -444,6 +446,46 @@ def test_concurrent_uploads_are_capped_with_an_immediate_429(small_server, caplo
     s.assert_serving()
     assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
     assert s.scratch_entries() == []
+
+
+def test_stalled_uploads_are_dropped_and_free_their_slots(small_server):
+    """Clients that send the headers and 100 bytes and then nothing hold the upload slots only until the
+    idle timeout: each gets 408, and the next upload goes through."""
+    s = small_server(max_concurrent_uploads=2, upload_idle_timeout_s=0.5)
+    data = (SAMPLES / "mnist_cnn.onnx").read_bytes()
+    stalled = [open_upload(s, "/v1/inspect?filename=m.onnx", content_type="application/octet-stream",
+                           length=len(data), first=data[:100]) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 10
+        while not s.service.upload_slots.locked():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert s.inspect("mnist_cnn.onnx").status_code == 429  # both slots held, for now
+        for sock in stalled:
+            status, _, body = read_response(sock, timeout=10)
+            assert status == 408 and body["error"]["code"] == "upload_timeout", body
+            assert "no progress for 0.5 s" in body["error"]["message"]
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert s.inspect("mnist_cnn.onnx").status_code == 200
+    assert s.scratch_entries() == []
+
+
+def test_a_request_whose_headers_never_finish_is_closed(small_server):
+    s = small_server(header_timeout_s=0.5)
+    port = int(s.url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port))
+    try:
+        sock.sendall(b"POST /v1/inspect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")  # and then nothing
+        sock.settimeout(10)
+        started = time.monotonic()
+        assert sock.recv(1024) == b"", "the server closes the connection"
+        assert time.monotonic() - started < 5
+    finally:
+        sock.close()
+    s.assert_serving()  # complete requests are untouched, kept-alive ones included
+    assert s.client.get("/v1/health").status_code == 200
 
 
 def test_unknown_route_and_method_use_the_error_shape(server):
@@ -1064,6 +1106,29 @@ def test_work_dir_is_never_chmodded_or_emptied(small_server, tmp_path):
 
 
 # ---- the upload page in a browser ----
+
+
+def test_docs_page_works_with_no_internet(server, chromium_browser):
+    """Every request other than to the server itself is refused: Swagger UI still draws the API."""
+    page = chromium_browser.new_page()
+    outside: list[str] = []
+
+    def only_the_server(route):
+        if route.request.url.startswith(server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    try:
+        page.route("**/*", only_the_server)
+        page.goto(server.url + "/docs")
+        page.locator(".swagger-ui .info .title").wait_for(timeout=30_000)
+        assert "cnn-onnx-analyzer" in page.locator(".swagger-ui .info .title").inner_text()
+        page.locator(".opblock-summary-path", has_text="/v1/inspect").first.wait_for(timeout=30_000)
+        assert outside == []
+    finally:
+        page.close()
 
 
 def test_upload_page_shows_the_html_report_of_an_uploaded_model(server, chromium_browser, tmp_path):

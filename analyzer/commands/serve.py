@@ -84,6 +84,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default %(default)g)")
     p.add_argument("--retention", type=_positive(float), default=d.retention_s,
                    help="seconds finished jobs and optimized models are kept (default %(default)g)")
+    p.add_argument("--upload-idle-timeout", type=_positive(float), default=d.upload_idle_timeout_s,
+                   help="seconds an upload may send nothing before it is answered 408 and its slot freed "
+                        "(default %(default)g)")
+    p.add_argument("--header-timeout", type=_positive(float), default=d.header_timeout_s,
+                   help="seconds a connection has to complete its request headers (default %(default)g)")
     p.add_argument("--work-dir", help="directory in which the server makes its private analyzer-serve-* folder for "
                                       "uploads, worker scratch and results, removed on exit; nothing else in the "
                                       "directory is touched (default: the system's temporary directory)")
@@ -126,6 +131,8 @@ def settings_from(args: argparse.Namespace):
         max_queued_jobs=args.max_queued_jobs,
         max_stored_bytes=int(args.max_stored_mb * MiB),
         retention_s=args.retention,
+        upload_idle_timeout_s=args.upload_idle_timeout,
+        header_timeout_s=args.header_timeout,
         work_dir=Path(args.work_dir) if args.work_dir else None,
         **extra,
     )
@@ -185,5 +192,8 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings, access=access, queue=queue)
     except ConnectionError as e:
         raise AnalyzerError(str(e)) from None
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, server_header=False)
+    from analyzer.service.protocol import with_header_deadline
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, server_header=False,
+                http=with_header_deadline(settings.header_timeout_s))
     return 0

@@ -35,7 +35,7 @@ import analyzer
 from analyzer.service.access import OPEN_ROUTES, Access, AccessMiddleware
 from analyzer.service.errors import ServiceError, error_body
 from analyzer.service.remote import QueueConfig
-from analyzer.service.routes import download, jobs, meta, models, pages
+from analyzer.service.routes import docs, download, jobs, meta, models, pages
 from analyzer.service.routes.common import SECURITY_HEADERS
 from analyzer.service.settings import Settings
 from analyzer.service.state import Service
@@ -53,15 +53,16 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     ``access``: API tokens (None: none needed, for a server on loopback); ``queue``: latency jobs go to
     worker hosts through this Redis queue (None: they run here, one at a time)."""
     settings = settings or Settings()
+    # /docs is ours (routes/docs.py: Swagger UI served from the package, offline); no ReDoc (CDN-only)
     app = FastAPI(title="cnn-onnx-analyzer", version=analyzer.__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = Service(settings, clock, queue)
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, internal_error)
-    for router in (pages.router, meta.router, models.router, download.router, jobs.compare_router(settings),
-                   jobs.router):
+    for router in (pages.router, docs.router, meta.router, models.router, download.router,
+                   jobs.compare_router(settings), jobs.router):
         app.include_router(router)
     if access is not None:
         app.add_middleware(AccessMiddleware, access=access)

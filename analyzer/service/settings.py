@@ -36,6 +36,11 @@ class Settings:
     default_compare_seconds: float = 5.0  # `time` when the client gives neither time nor iters
     max_compare_iters: int = 10_000  # largest `iters` a client may ask for
     max_queued_jobs: int = 16  # jobs that may wait while one runs (an idle server always takes one); more: 429
+    # a request body that sends nothing for this long is answered 408 and its upload slot freed
+    upload_idle_timeout_s: float = 30.0
+    # a connection whose request headers are not complete this long after it opened (or after its last
+    # response) is closed (analyzer serve's protocol; another ASGI server has its own settings)
+    header_timeout_s: float = 10.0
     # uploads being received at once (all routes); more: 429 at once. None: 16, or 2 x max_workers + 2 if more
     max_concurrent_uploads: int | None = None
     # optimized models kept for download, all together; past it the oldest are dropped first
@@ -56,7 +61,8 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("worker_slot_wait_s", "inspect_timeout_s", "optimize_timeout_s", "compare_timeout_s",
-                     "max_compare_seconds", "default_compare_seconds", "retention_s"):
+                     "max_compare_seconds", "default_compare_seconds", "retention_s", "upload_idle_timeout_s",
+                     "header_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.max_queued_jobs < 0:

@@ -25,6 +25,7 @@ from analyzer.service.jobs import Job, JobQueue
 from analyzer.service.remote import QueueConfig, RemoteJobQueue
 from analyzer.service.sandbox import Outcome, run_task
 from analyzer.service.settings import Settings
+from analyzer.service.slots import FairSlots
 
 
 class Service:
@@ -45,7 +46,7 @@ class Service:
             d.mkdir(exist_ok=True)
         self.downloads = Downloads(self.root / "models", settings.retention_s, settings.max_stored_bytes, clock=clock)
         self.upload_slots = asyncio.Semaphore(settings.max_concurrent_uploads)
-        self.slots = threading.BoundedSemaphore(settings.max_workers)
+        self.slots = FairSlots(settings.max_workers)  # first come, first served
         self.remote = queue is not None
         if queue is None:  # embedded: one latency job at a time, on this host
             self.jobs: JobQueue | RemoteJobQueue = JobQueue(self._run_job, max_queued=settings.max_queued_jobs,

@@ -11,6 +11,7 @@ it) a 400 ``client_disconnected``; a disk that cannot take the upload is a 507 `
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import re
 from dataclasses import dataclass, field
@@ -159,10 +160,29 @@ def storage_error(error: OSError) -> ServiceError:
                         f"the server has no room to store the upload ({error.strerror}); try again later")
 
 
-async def _drain(request, budget: int) -> None:
+def stalled(settings: Settings) -> ServiceError:
+    return ServiceError(408, "upload_timeout", f"the upload made no progress for {settings.upload_idle_timeout_s:g} s; "
+                                               "the request was dropped")
+
+
+async def chunks(request, settings: Settings):
+    """The body's chunks; a body that sends nothing for ``upload_idle_timeout_s`` is a 408 (its upload slot
+    is freed by the caller's context), so that stalled clients cannot hold the upload slots."""
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), settings.upload_idle_timeout_s)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise stalled(settings) from None
+        yield chunk
+
+
+async def _drain(request, budget: int, settings: Settings) -> None:
     """Read and drop what is left of a refused body (up to ``budget`` bytes) so the client reads our answer."""
     try:
-        async for chunk in request.stream():
+        async for chunk in chunks(request, settings):
             budget -= len(chunk)
             if budget < 0:
                 return
@@ -207,7 +227,7 @@ async def _refuse_announced_length(request, allowed: int, settings: Settings) ->
         raise ServiceError(400, "bad_request", "Content-Length is not a number") from None
     if length is not None and length > allowed:
         if length - allowed <= DRAIN_LIMIT_BYTES:
-            await _drain(request, length)
+            await _drain(request, length, settings)
         raise too_large(settings, f"the request body ({length} bytes)")
 
 
@@ -226,7 +246,7 @@ async def _receive_multipart(request, receiver: _Receiver, boundary: bytes, allo
     })
     received = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in chunks(request, settings):
             received += len(chunk)
             if received > allowed:
                 raise _TooLarge("the request body")
@@ -234,20 +254,23 @@ async def _receive_multipart(request, receiver: _Receiver, boundary: bytes, allo
         parser.finalize()
     except _TooLarge as e:
         receiver.close()
-        await _drain(request, DRAIN_LIMIT_BYTES)
+        await _drain(request, DRAIN_LIMIT_BYTES, settings)
         item = receiver.upload.files.get(e.args[0])
         what = f"the upload {item.field!r} ({item.label})" if item else str(e.args[0])
         raise too_large(settings, what) from None
     except _BadForm as e:
         receiver.close()
-        await _drain(request, DRAIN_LIMIT_BYTES)
+        await _drain(request, DRAIN_LIMIT_BYTES, settings)
         raise ServiceError(400, "bad_form", str(e)) from None
     except ClientDisconnect:
         raise disconnected() from None
     except OSError as e:  # writing the upload: the disk is full
         receiver.close()
-        await _drain(request, DRAIN_LIMIT_BYTES)
+        await _drain(request, DRAIN_LIMIT_BYTES, settings)
         raise storage_error(e) from None
+    except ServiceError:  # a stalled body (408)
+        receiver.close()
+        raise
     except Exception as e:  # python-multipart's parse errors
         receiver.close()
         raise ServiceError(400, "bad_form", f"malformed multipart/form-data body ({type(e).__name__}: {e})") from None
@@ -262,17 +285,17 @@ async def _receive_raw(request, dest: dict[str, Path], field_name: str, settings
     item = UploadedFile(field_name, label, directory / label)
     try:
         with open(item.path, "wb") as out:
-            async for chunk in request.stream():
+            async for chunk in chunks(request, settings):
                 item.size += len(chunk)
                 if item.size > settings.max_upload_bytes:
                     out.close()
-                    await _drain(request, DRAIN_LIMIT_BYTES)
+                    await _drain(request, DRAIN_LIMIT_BYTES, settings)
                     raise too_large(settings)
                 out.write(chunk)
     except ClientDisconnect:
         raise disconnected() from None
     except OSError as e:
-        await _drain(request, DRAIN_LIMIT_BYTES)
+        await _drain(request, DRAIN_LIMIT_BYTES, settings)
         raise storage_error(e) from None
     upload = Upload(files={field_name: item})
     _check_files(upload, dest)
