@@ -76,7 +76,6 @@ def load_model(source, *, payload_threshold: int = 4096) -> LoadedModel:
     warnings = _opset_warnings(proto, label)
     warnings += _external_warnings(external, path.parent if path is not None else None, label)
     warnings += normalise_inputs(proto.graph, proto.ir_version)
-    warnings += sparse_as_dense(proto.graph, label)
     return LoadedModel(proto, path, file_size, frozenset(stripped), external, warnings)
 
 

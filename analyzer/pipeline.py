@@ -98,7 +98,7 @@ def inspect(
 
 def _run_stages(source: Any, binding, optimizer: str, clock: StageClock) -> Report:
     from analyzer.graph import build_graph
-    from analyzer.loader import load_model
+    from analyzer.loader import load_model, sparse_as_dense
 
     loaded = load_model(_serialized_if_proto(source))
     clock.lap("load")
@@ -110,6 +110,8 @@ def _run_stages(source: Any, binding, optimizer: str, clock: StageClock) -> Repo
         model = onnx.ModelProto()
         model.CopyFrom(loaded.proto)
     warnings = list(loaded.warnings)
+    # the analysis reads sparse initializers as the dense weights onnxruntime makes of them
+    warnings += sparse_as_dense(model.graph, str(loaded.path) if loaded.path else "the model")
     shown, counted, assumed, folded = _bound_shapes(model, binding, warnings)
     clock.lap("shape_inference")
     G = build_graph(counted, display=shown if counted is not shown else None, values=folded.values)
