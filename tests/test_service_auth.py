@@ -78,7 +78,7 @@ def test_every_route_but_health_needs_a_token(guarded):
             else:
                 assert_unauthorized(response)
                 checked += 1
-    assert checked >= 10  # inspect, optimize, compare, job GET/DELETE, model download, limits, docs, redoc, schema
+    assert checked >= 10  # inspect, optimize, compare, job GET/DELETE, model download, limits, docs and its assets, schema
     page = guarded.client.get("/")
     assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
     assert 'id="token-form"' in page.text and "content-security-policy" in page.headers
