@@ -54,7 +54,11 @@ def start_server(queue_url: str | None = None, settings=None):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = create_app(settings, queue=QueueConfig(queue_url) if queue_url else None)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    from analyzer.service.protocol import with_header_deadline
+
+    settings = app.state.service.settings
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           http=with_header_deadline(settings.header_timeout_s)))  # as `serve` runs
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
